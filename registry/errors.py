@@ -1,0 +1,38 @@
+"""Typed, user-facing errors of the registry.
+
+Every error's ``str()`` is one line that names the registry (its URL, password masked) and
+says what to do, so the CLI can print it as is. Anything that is *not* a ``RegistryError``
+raised by this package is a bug.
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    """A registry that cannot be used as asked; never a bug."""
+
+    def __init__(self, message: str, *, url: str | None = None):
+        self.url = url
+        self.reason = message
+        prefix = f"{url}: " if url else ""
+        super().__init__(" ".join((prefix + message).split()))
+
+
+class RegistryUnavailableError(RegistryError):
+    """The database cannot be reached: malformed URL, missing driver, server down, lost link."""
+
+
+class RegistryBusyError(RegistryError):
+    """Another process held the SQLite write lock for longer than the busy timeout."""
+
+
+class NotARegistryError(RegistryError):
+    """The database holds something else: other tables, or a file that is not SQLite."""
+
+
+class SchemaTooNewError(RegistryError):
+    """The registry was written by a newer lineage-audit whose schema this one cannot read."""
+
+
+class MigrationError(RegistryError):
+    """An older registry could not be upgraded in place; nothing was changed."""
