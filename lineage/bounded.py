@@ -1,0 +1,229 @@
+"""Size-bounded YAML and JSON loading for hostile files.
+
+Every parser of the lineage stage reads text that a stranger wrote. This module is the one
+place that turns such text into Python data: it refuses files over a size bound, loads YAML
+only through a ``yaml.SafeLoader`` that yields JSON-compatible values (dates stay strings,
+as in the Hub's ``cardData``; sets become lists; binary is refused), refuses YAML whose
+anchors and aliases would expand into a huge or circular structure (a "billion laughs"
+card would otherwise explode when the registry serialises it), and turns every parse
+failure into a one-line ``MalformedFileError`` that names the repo and file.
+
+>>> load_json('{"r": 8}', repo_id="org/lora", filename="adapter_config.json", max_bytes=1024)
+{'r': 8}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from lineage.errors import FileTooLargeError, MalformedFileError
+
+MIB = 1024 * 1024
+
+# Nodes a YAML document may hold once its aliases are expanded. Real cards and mergekit
+# configs hold a few thousand; a billion-laughs document holds 10^9.
+MAX_YAML_NODES = 200_000
+
+
+class JsonCompatibleLoader(yaml.SafeLoader):
+    """SafeLoader whose documents serialise to JSON as they are: the registry stores them."""
+
+
+JsonCompatibleLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _construct_set_as_list(loader: yaml.SafeLoader, node: yaml.MappingNode) -> list[Any]:
+    return list(loader.construct_mapping(node))
+
+
+def _refuse_binary(loader: yaml.SafeLoader, node: yaml.Node) -> None:
+    raise yaml.constructor.ConstructorError(
+        None, None, "!!binary values are not allowed", node.start_mark
+    )
+
+
+JsonCompatibleLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str
+)
+JsonCompatibleLoader.add_constructor("tag:yaml.org,2002:set", _construct_set_as_list)
+JsonCompatibleLoader.add_constructor("tag:yaml.org,2002:binary", _refuse_binary)
+
+
+def as_text(data: str | bytes, *, repo_id: str | None, filename: str, max_bytes: int) -> str:
+    """Check the size bound and return the text (bytes are decoded as UTF-8)."""
+    size = len(data) if isinstance(data, bytes) else _utf8_length(data, max_bytes)
+    if size > max_bytes:
+        raise FileTooLargeError(
+            f"file is {size} bytes, over the {max_bytes} byte limit for this kind of file",
+            repo_id=repo_id,
+            file=filename,
+        )
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedFileError(
+                f"not UTF-8 text (byte {exc.start})", repo_id=repo_id, file=filename
+            ) from None
+    return data.removeprefix("\ufeff")
+
+
+def load_json(data: str | bytes, *, repo_id: str | None, filename: str, max_bytes: int) -> Any:
+    """``json.loads`` with a size bound and one-line errors."""
+    text = as_text(data, repo_id=repo_id, filename=filename, max_bytes=max_bytes)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedFileError(
+            f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            repo_id=repo_id,
+            file=filename,
+        ) from None
+    except RecursionError:
+        raise MalformedFileError(
+            "invalid JSON: nested too deeply", repo_id=repo_id, file=filename
+        ) from None
+
+
+def load_json_object(
+    data: str | bytes, *, repo_id: str | None, filename: str, max_bytes: int
+) -> dict[str, Any]:
+    """Like ``load_json``, and the top level must be an object."""
+    value = load_json(data, repo_id=repo_id, filename=filename, max_bytes=max_bytes)
+    if not isinstance(value, dict):
+        raise MalformedFileError(
+            f"expected a JSON object at the top level, got {type_name(value)}",
+            repo_id=repo_id,
+            file=filename,
+        )
+    return value
+
+
+def load_yaml(
+    text: str,
+    *,
+    repo_id: str | None,
+    filename: str,
+    what: str = "YAML",
+    first_line: int = 1,
+) -> Any:
+    """``yaml.safe_load`` of one document, refusing alias bombs and circular aliases.
+
+    ``first_line`` is the line of ``text`` within its file, so that error positions point
+    into the file (a card's front matter starts on line 2).
+    """
+    loader = JsonCompatibleLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expanded_size(node, repo_id=repo_id, filename=filename, what=what)
+        return loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        raise MalformedFileError(
+            f"malformed {what}: {_yaml_problem(exc, first_line)}", repo_id=repo_id, file=filename
+        ) from None
+    except RecursionError:
+        raise MalformedFileError(
+            f"malformed {what}: nested too deeply", repo_id=repo_id, file=filename
+        ) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        # SafeLoader's constructors raise these for values such as "!!int abc".
+        raise MalformedFileError(
+            f"malformed {what}: {' '.join(str(exc).split())}", repo_id=repo_id, file=filename
+        ) from None
+    finally:
+        loader.dispose()
+
+
+def type_name(value: Any) -> str:
+    """The JSON/YAML name of a value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _utf8_length(text: str, max_bytes: int) -> int:
+    # A str of more than max_bytes characters is over the bound whatever its encoding;
+    # encoding it all just to measure would cost the memory the bound protects.
+    if len(text) > max_bytes:
+        return len(text)
+    return len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def _check_expanded_size(root: yaml.Node, *, repo_id: str | None, filename: str, what: str) -> None:
+    """Count the nodes the document would have with every alias expanded; refuse cycles.
+
+    Aliases share node objects, so the count is memoised per node id: linear in the
+    document's text even when the expansion is exponential.
+    """
+    expanded: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            on_path.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+            if expanded[key] > MAX_YAML_NODES:
+                raise MalformedFileError(
+                    f"malformed {what}: anchors and aliases expand to more than "
+                    f"{MAX_YAML_NODES} nodes",
+                    repo_id=repo_id,
+                    file=filename,
+                )
+            continue
+        if key in expanded:
+            continue
+        if key in on_path:
+            raise MalformedFileError(
+                f"malformed {what}: an alias refers to a node that contains it",
+                repo_id=repo_id,
+                file=filename,
+            )
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) not in expanded:
+                stack.append((child, False))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return []
+
+
+def _yaml_problem(exc: yaml.YAMLError, first_line: int) -> str:
+    if not isinstance(exc, yaml.MarkedYAMLError):
+        return " ".join(str(exc).split())
+
+    def at(mark: yaml.Mark | None) -> str:
+        return f" at line {mark.line + first_line} column {mark.column + 1}" if mark else ""
+
+    if not exc.problem:
+        return f"{exc.context or 'invalid YAML'}{at(exc.context_mark)}"
+    problem = f"{exc.problem}{at(exc.problem_mark)}"
+    if exc.context:
+        # "while parsing a flow sequence" and where it started: often where the mistake is.
+        problem += f" ({exc.context}{at(exc.context_mark)})"
+    return problem
