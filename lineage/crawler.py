@@ -1,0 +1,364 @@
+"""Breadth-first lineage crawl: ancestors to the roots, descendants on request.
+
+Worker threads only fetch (network, parsing); the calling thread alone writes to the
+registry, one transaction per node, so an interrupted crawl keeps every node it finished
+and the next run skips them: a node whose sha is already recorded is not read again.
+
+    >>> report = crawl(Registry.open(), HubSource(), ["org/model"])  # doctest: +SKIP
+    >>> report.ok, report.problems  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+
+import networkx as nx
+
+from lineage.errors import GatedRepoError, LineageError, PrivateRepoError, RepoNotFoundError
+from lineage.records import ModelSnapshot
+from lineage.sources.base import KnownRevisions, Source
+from registry import queries, store
+from registry.database import Registry
+
+ProgressCallback = Callable[[int, int, str], None]  # (finished, queued so far, repo id)
+
+
+@dataclass(frozen=True)
+class CrawlOptions:
+    depth: int | None = None  # how far up (and down) from the roots; None: to the end
+    descendants: bool = False
+    max_nodes: int = 500
+    revision: str | None = None  # for the roots only; parents are followed at their pins
+    workers: int = 8
+    fingerprint: bool = True  # weight fingerprints come with the fingerprint stage
+
+
+@dataclass(frozen=True)
+class CrawlProblem:
+    repo_id: str
+    status: str  # missing | gated | private | error | limit
+    message: str  # one line, names the repo and says why
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class CrawlReport:
+    crawl_id: int
+    roots: list[str]
+    nodes: dict[str, str] = field(default_factory=dict)  # repo id -> status
+    fetched: int = 0
+    unchanged: int = 0
+    problems: list[CrawlProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    limit_reached: bool = False
+    not_crawled: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True only when every requested node was fully processed."""
+        return not self.problems
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        data["problems"] = [asdict(problem) for problem in self.problems]
+        return data
+
+
+@dataclass(frozen=True)
+class _Visit:
+    repo_id: str
+    revision: str | None
+    up: int | None  # remaining ancestor steps (None: unbounded)
+    down: int | None  # remaining descendant steps; 0: do not list children
+    list_children: bool
+    descendant: bool = False  # reached by going down from a root
+
+
+def _status_for(error: LineageError) -> str:
+    if isinstance(error, GatedRepoError):
+        return "gated"
+    if isinstance(error, PrivateRepoError):
+        return "private"
+    if isinstance(error, RepoNotFoundError):
+        return "missing"
+    return "error"
+
+
+def _step(remaining: int | None) -> int | None:
+    return None if remaining is None else remaining - 1
+
+
+def _continues(remaining: int | None) -> bool:
+    return remaining is None or remaining > 0
+
+
+@dataclass
+class _FetchResult:
+    visit: _Visit
+    snapshot: ModelSnapshot | None = None
+    error: LineageError | None = None
+    children: list[str] = field(default_factory=list)
+    children_error: LineageError | None = None
+
+
+def _fetch(source: Source, visit: _Visit, known: KnownRevisions) -> _FetchResult:
+    result = _FetchResult(visit)
+    try:
+        result.snapshot = source.fetch(visit.repo_id, visit.revision, known=known)
+    except LineageError as error:
+        result.error = error
+        return result
+    except Exception as error:  # a bug must not lose the rest of the crawl
+        if os.environ.get("LINEAGE_DEBUG"):
+            raise
+        result.error = LineageError(
+            f"unexpected {type(error).__name__} while reading: {error}", repo_id=visit.repo_id
+        )
+        return result
+    if visit.list_children and result.snapshot.children_count != 0:
+        try:
+            result.children = source.children(visit.repo_id)
+        except LineageError as error:
+            result.children_error = error
+    return result
+
+
+class _Crawl:
+    """The state of one crawl; `run` drives it."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        source: Source,
+        roots: list[str],
+        options: CrawlOptions,
+        progress: ProgressCallback | None,
+    ):
+        self.registry = registry
+        self.source = source
+        self.options = options
+        self.progress = progress
+        self.queue: deque[_Visit] = deque()
+        self.seen: set[str] = set()
+        self.edges: list[tuple[str, str]] = []
+        with registry.session() as session:
+            self.known: KnownRevisions = queries.known_revisions(session)
+            crawl_id = store.start_crawl(
+                session, roots, asdict(options) | {"source": source.describe()}
+            )
+        self.report = CrawlReport(crawl_id=crawl_id, roots=list(roots))
+        for root in roots:
+            self._enqueue(
+                _Visit(
+                    root,
+                    options.revision,
+                    up=options.depth,
+                    down=options.depth if options.descendants else 0,
+                    list_children=options.descendants,
+                )
+            )
+
+    def _enqueue(self, visit: _Visit) -> None:
+        if visit.repo_id in self.seen:
+            return
+        self.seen.add(visit.repo_id)
+        if len(self.seen) > self.options.max_nodes:
+            self.report.limit_reached = True
+            self.report.not_crawled.append(visit.repo_id)
+            return
+        self.queue.append(visit)
+
+    def run(self) -> CrawlReport:
+        status = "interrupted"
+        try:
+            with ThreadPoolExecutor(
+                max_workers=max(1, self.options.workers), thread_name_prefix="lineage-crawl"
+            ) as pool:
+                self._drive(pool)
+            self._finish_report()
+            status = "ok" if self.report.ok else "failed"
+        finally:
+            with self.registry.session() as session:
+                store.finish_crawl(
+                    session,
+                    self.report.crawl_id,
+                    status,
+                    nodes_ok=sum(s == "ok" for s in self.report.nodes.values()),
+                    problems=len(self.report.problems),
+                )
+        return self.report
+
+    def _drive(self, pool: ThreadPoolExecutor) -> None:
+        in_flight: dict[Future[_FetchResult], _Visit] = {}
+        try:
+            while self.queue or in_flight:
+                while self.queue and len(in_flight) < self.options.workers * 2:
+                    visit = self.queue.popleft()
+                    in_flight[pool.submit(_fetch, self.source, visit, self.known)] = visit
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    del in_flight[future]
+                    self._record(future.result())
+        except BaseException:
+            for future in in_flight:
+                future.cancel()
+            raise
+
+    def _record(self, result: _FetchResult) -> None:
+        visit = result.visit
+        with self.registry.session() as session:
+            if result.error is not None:
+                self._record_failure(session, visit, result.error)
+            else:
+                snapshot = result.snapshot
+                assert snapshot is not None
+                if snapshot.unchanged:
+                    self.report.unchanged += 1
+                    revision = store.recorded_revision(session, visit.repo_id, snapshot.revision)
+                    snapshot = store.snapshot_from_revision(session, revision)
+                    snapshot.requested_revision = visit.revision
+                else:
+                    self.report.fetched += 1
+                store.record_snapshot(session, snapshot, crawl_id=self.report.crawl_id)
+                self._log_snapshot(session, snapshot, unchanged=result.snapshot.unchanged)
+                self._follow(visit, snapshot, result)
+        if self.progress:
+            self.progress(len(self.report.nodes), len(self.seen), visit.repo_id)
+
+    def _record_failure(self, session, visit: _Visit, error: LineageError) -> None:
+        status = _status_for(error)
+        store.record_failure(
+            session,
+            visit.repo_id,
+            source=self.source.name,
+            status=status,
+            reason=error.reason,
+            crawl_id=self.report.crawl_id,
+        )
+        store.log_event(
+            session,
+            self.report.crawl_id,
+            repo_id=visit.repo_id,
+            level="error",
+            event=status,
+            message=str(error),
+        )
+        self.report.nodes[visit.repo_id] = status
+        message = (
+            str(error) if str(error).startswith(visit.repo_id) else f"{visit.repo_id}: {error}"
+        )
+        self.report.problems.append(CrawlProblem(visit.repo_id, status, message))
+
+    def _log_snapshot(self, session, snapshot: ModelSnapshot, *, unchanged: bool) -> None:
+        crawl_id = self.report.crawl_id
+        self.report.nodes[snapshot.repo_id] = snapshot.status
+        event = "unchanged" if unchanged else "fetched"
+        store.log_event(
+            session,
+            crawl_id,
+            repo_id=snapshot.repo_id,
+            revision=snapshot.revision,
+            level="info",
+            event=event,
+            message=f"{snapshot.repo_id}@{(snapshot.revision or '')[:12]}: {event}, "
+            f"{len(snapshot.parents)} declared parent(s)",
+        )
+        for warning in snapshot.warnings:
+            store.log_event(
+                session,
+                crawl_id,
+                repo_id=snapshot.repo_id,
+                level="warning",
+                event="warning",
+                message=warning,
+            )
+            self.report.warnings.append(warning)
+        if snapshot.status != "ok":
+            message = f"{snapshot.repo_id}: {snapshot.status_reason or snapshot.status}"
+            store.log_event(
+                session,
+                crawl_id,
+                repo_id=snapshot.repo_id,
+                level="error",
+                event=snapshot.status,
+                message=message,
+            )
+            self.report.problems.append(CrawlProblem(snapshot.repo_id, snapshot.status, message))
+
+    def _follow(self, visit: _Visit, snapshot: ModelSnapshot, result: _FetchResult) -> None:
+        for parent in snapshot.parents:
+            self.edges.append((parent.parent, snapshot.repo_id))
+            if parent.parent_kind != "repo" or parent.parent == snapshot.repo_id:
+                continue
+            if _continues(visit.up):
+                self._enqueue(
+                    _Visit(
+                        parent.parent,
+                        parent.revision,
+                        up=_step(visit.up),
+                        down=0,
+                        list_children=False,
+                    )
+                )
+            elif visit.descendant:
+                # A descendant's other parents (a merge's co-parents): read them, go no higher.
+                self._enqueue(
+                    _Visit(parent.parent, parent.revision, up=0, down=0, list_children=False)
+                )
+        if result.children_error is not None:
+            self.report.warnings.append(str(result.children_error))
+        for child in result.children:
+            self.edges.append((snapshot.repo_id, child))
+            next_down = _step(visit.down)
+            self._enqueue(
+                _Visit(
+                    child,
+                    None,
+                    up=0,
+                    down=next_down,
+                    list_children=_continues(next_down),
+                    descendant=True,
+                )
+            )
+
+    def _finish_report(self) -> None:
+        if self.report.limit_reached:
+            count = len(self.report.not_crawled)
+            self.report.problems.append(
+                CrawlProblem(
+                    self.report.roots[0],
+                    "limit",
+                    f"stopped at --max-nodes {self.options.max_nodes}: {count} more repo(s) not "
+                    "crawled; raise --max-nodes or bound the crawl with --depth",
+                )
+            )
+        graph = nx.DiGraph(self.edges)
+        for cycle in sorted(nx.simple_cycles(graph), key=lambda c: sorted(c)):
+            if len(cycle) == 1:
+                continue  # a model naming itself is already a warning of its own
+            path = " -> ".join([*cycle, cycle[0]])
+            self.report.warnings.append(
+                f"{cycle[0]}: lineage cycle {path}; each edge kept as declared"
+            )
+
+
+def crawl(
+    registry: Registry,
+    source: Source,
+    roots: list[str],
+    options: CrawlOptions | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> CrawlReport:
+    """Crawl ``roots`` and record every node reached; see ``CrawlOptions``."""
+    return _Crawl(registry, source, list(roots), options or CrawlOptions(), progress).run()
+
+
+__all__ = ["CrawlOptions", "CrawlProblem", "CrawlReport", "crawl"]

@@ -1,0 +1,287 @@
+"""Turn the files of one repo into a ``ModelSnapshot``: shared by every source.
+
+A source only says how to list files, read a small text file and read byte ranges; this
+module decides which files matter, parses them, and derives relation and parents. A
+broken file never stops the rest: the snapshot gets ``status="error"`` with the reason,
+and everything that could be read is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from lineage.adapter_config import parse_adapter_config
+from lineage.cards import parse_model_card
+from lineage.errors import GatedRepoError, LineageError, MalformedFileError, PrivateRepoError
+from lineage.mergekit_config import parse_mergekit_config
+from lineage.model_config import parse_model_config
+from lineage.parents import declared_parents
+from lineage.records import (
+    AdapterConfig,
+    CardMetadata,
+    MergeRecipe,
+    ModelConfigSummary,
+    ModelSnapshot,
+    SafetensorsSummary,
+)
+from lineage.relations import infer_relation
+from lineage.safetensors_header import (
+    ByteRangeReader,
+    parse_safetensors_index,
+    read_safetensors_header,
+    summarize_safetensors,
+)
+
+T = TypeVar("T")
+
+CARD_FILE = "README.md"
+CONFIG_FILE = "config.json"
+MERGEKIT_FILE = "mergekit_config.yml"
+ADAPTER_FILE = "adapter_config.json"
+SAFETENSORS_INDEX = "model.safetensors.index.json"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+MAX_WEIGHT_FILES = 256  # more shards than any real checkpoint: a bound against hostile indexes
+MERGE_TAGS = frozenset({"merge", "mergekit"})
+
+
+class RepoFiles(Protocol):
+    """How one source reaches the files of one repo at one revision."""
+
+    def names(self) -> list[str]: ...
+
+    def read_text(self, name: str) -> str: ...
+
+    def range_reader(self, name: str) -> ByteRangeReader: ...
+
+
+@dataclass
+class HubHints:
+    """What the Hub's model info already told us, so that files need not be fetched."""
+
+    card: CardMetadata | None = None
+    config: ModelConfigSummary | None = None
+    parameter_count: int | None = None
+
+
+class _Problems:
+    """Collects per-file failures; access problems outrank parse problems."""
+
+    def __init__(self, repo_id: str):
+        self.repo_id = repo_id
+        self.status = "ok"
+        self.reasons: list[str] = []
+
+    def attempt(self, call: Callable[[], T]) -> T | None:
+        try:
+            return call()
+        except (GatedRepoError, PrivateRepoError) as error:
+            self.status = "gated" if isinstance(error, GatedRepoError) else "private"
+            self.reasons.append(error.reason)
+        except LineageError as error:
+            if self.status == "ok":
+                self.status = "error"
+            self.reasons.append(str(error).removeprefix(f"{self.repo_id}: "))
+        return None
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(dict.fromkeys(self.reasons)) if self.reasons else None
+
+
+def read_snapshot(
+    repo_id: str,
+    files: RepoFiles,
+    *,
+    source: str,
+    revision: str,
+    requested_revision: str | None = None,
+    hints: HubHints | None = None,
+    created_at: datetime | None = None,
+    last_modified: datetime | None = None,
+) -> ModelSnapshot:
+    """Read and parse what matters in ``files``; never raises for a broken file.
+
+    ``hints`` (Hub only) lets the card and config come from the model info: README.md is
+    then fetched only for a mergekit YAML block, and config.json only when no other file
+    declares a parent (its ``_name_or_path`` is then the one clue left).
+    """
+    problems = _Problems(repo_id)
+    names = files.names()
+    present = set(names)
+    warnings: list[str] = []
+
+    card = _read_card(repo_id, files, present, hints, problems)
+    mergekit = _read_mergekit(repo_id, files, present, card, problems)
+    adapter: AdapterConfig | None = None
+    if ADAPTER_FILE in present:
+        adapter = problems.attempt(
+            lambda: parse_adapter_config(files.read_text(ADAPTER_FILE), repo_id=repo_id)
+        )
+    config = _read_config(repo_id, files, present, hints, card, mergekit, adapter, problems)
+    safetensors = _read_safetensors(repo_id, files, names, problems)
+
+    has_gguf = any(name.lower().endswith(".gguf") for name in names)
+    pickle_only = safetensors is None and any(name.endswith(PICKLE_SUFFIXES) for name in names)
+    if pickle_only:
+        warnings.append(
+            f"{repo_id}: weights only as pickle checkpoints; not read (safetensors only)"
+        )
+
+    relation, relation_evidence = infer_relation(
+        card=card,
+        has_adapter_config=ADAPTER_FILE in present,
+        mergekit=mergekit,
+        config=config,
+        has_gguf=has_gguf,
+    )
+    parents, parent_warnings = declared_parents(
+        repo_id,
+        card=card,
+        mergekit=mergekit,
+        adapter=adapter,
+        config=config,
+        relation=relation,
+        relation_evidence=relation_evidence,
+    )
+    warnings.extend(parent_warnings)
+
+    return ModelSnapshot(
+        repo_id=repo_id,
+        source=source,
+        status=problems.status,
+        status_reason=problems.reason,
+        revision=revision,
+        requested_revision=requested_revision,
+        card=card,
+        config=config,
+        mergekit=mergekit,
+        adapter=adapter,
+        safetensors=safetensors,
+        relation=relation if parents else None,
+        parents=parents,
+        tags=list(card.tags) if card else [],
+        files=sorted(names),
+        has_gguf=has_gguf,
+        pickle_only=pickle_only,
+        created_at=created_at,
+        last_modified=last_modified,
+        hub_parameter_count=hints.parameter_count if hints else None,
+        warnings=warnings,
+    )
+
+
+def _read_card(
+    repo_id: str,
+    files: RepoFiles,
+    present: set[str],
+    hints: HubHints | None,
+    problems: _Problems,
+) -> CardMetadata | None:
+    hinted = hints.card if hints else None
+    if CARD_FILE not in present:
+        return hinted
+    needs_body = hinted is None or (
+        bool(MERGE_TAGS & set(hinted.tags)) and MERGEKIT_FILE not in present
+    )
+    if not needs_body:
+        return hinted
+    # The Hub drops cardData when the front matter is not valid YAML: reading the README
+    # is then the only way to say what is wrong with it.
+    return problems.attempt(lambda: parse_model_card(files.read_text(CARD_FILE), repo_id=repo_id))
+
+
+def _read_mergekit(
+    repo_id: str,
+    files: RepoFiles,
+    present: set[str],
+    card: CardMetadata | None,
+    problems: _Problems,
+) -> MergeRecipe | None:
+    if MERGEKIT_FILE in present:
+        return problems.attempt(
+            lambda: parse_mergekit_config(files.read_text(MERGEKIT_FILE), repo_id=repo_id)
+        )
+    if card is not None and card.mergekit_yaml:
+        yaml_block = card.mergekit_yaml
+        return problems.attempt(
+            lambda: parse_mergekit_config(yaml_block, repo_id=repo_id, filename=CARD_FILE)
+        )
+    return None
+
+
+def _read_config(
+    repo_id: str,
+    files: RepoFiles,
+    present: set[str],
+    hints: HubHints | None,
+    card: CardMetadata | None,
+    mergekit: MergeRecipe | None,
+    adapter: AdapterConfig | None,
+    problems: _Problems,
+) -> ModelConfigSummary | None:
+    hinted = hints.config if hints else None
+    if CONFIG_FILE not in present:
+        return hinted
+    declares_parent = bool(card and card.base_models) or mergekit is not None or adapter is not None
+    if hinted is not None and declares_parent:
+        return hinted
+    parsed = problems.attempt(
+        lambda: parse_model_config(files.read_text(CONFIG_FILE), repo_id=repo_id)
+    )
+    if parsed is None:
+        return hinted
+    if hinted is not None and parsed.quantization_config is None:
+        parsed.quantization_config = hinted.quantization_config
+    return parsed
+
+
+def _weight_files(
+    repo_id: str, files: RepoFiles, names: list[str], problems: _Problems
+) -> list[str]:
+    present = set(names)
+    if SAFETENSORS_INDEX in present:
+        weight_map = problems.attempt(
+            lambda: parse_safetensors_index(files.read_text(SAFETENSORS_INDEX), repo_id=repo_id)
+        )
+        if weight_map is None:
+            return []
+        shards = sorted(set(weight_map.values()))
+        missing = [shard for shard in shards if shard not in present]
+        if missing:
+            problems.attempt(lambda: _raise_missing_shards(repo_id, missing))
+        return [shard for shard in shards if shard in present]
+    # Top-level safetensors only: nested folders hold other artefacts (onnx, checkpoints).
+    return sorted(name for name in names if name.endswith(".safetensors") and "/" not in name)
+
+
+def _raise_missing_shards(repo_id: str, missing: list[str]) -> None:
+    raise MalformedFileError(
+        f"index names shard(s) not in the repo: {', '.join(missing[:3])}",
+        repo_id=repo_id,
+        file=SAFETENSORS_INDEX,
+    )
+
+
+def _read_safetensors(
+    repo_id: str, files: RepoFiles, names: list[str], problems: _Problems
+) -> SafetensorsSummary | None:
+    weight_files = _weight_files(repo_id, files, names, problems)
+    if not weight_files:
+        return None
+    if len(weight_files) > MAX_WEIGHT_FILES:
+        weight_files = weight_files[:MAX_WEIGHT_FILES]
+        problems.reasons.append(f"more than {MAX_WEIGHT_FILES} safetensors files; rest not read")
+    per_file = []
+    for name in weight_files:
+        header = problems.attempt(
+            lambda name=name: read_safetensors_header(
+                files.range_reader(name), filename=name, repo_id=repo_id
+            )
+        )
+        if header is not None:
+            tensors, metadata = header
+            per_file.append((name, tensors, metadata))
+    return summarize_safetensors(per_file) if per_file else None

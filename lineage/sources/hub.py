@@ -1,0 +1,405 @@
+"""Hub source: the Hugging Face Hub through the real ``huggingface_hub`` client.
+
+Requests per node are kept few, because a family crawl visits hundreds of repos:
+1. ``model_info(expand=[...])``: sha, card data, tags, config summary, safetensors summary,
+   the file list and the number of children, in one request;
+2. one ``Range`` read per safetensors file for its header (a second only when the header
+   is longer than the speculative first read);
+3. small files through ``hf_hub_download`` (and so the Hub cache) only when they add
+   something the model info lacks: the mergekit config, the adapter config, the README
+   for a mergekit YAML block, ``config.json`` when nothing else declares a parent;
+4. ``list_models(filter="base_model:<id>")`` for children, only when descendants are asked
+   and the model info counts at least one child (most nodes of a family are leaves).
+
+Small files are size-checked after ``hf_hub_download`` (the file list carries no sizes when
+``expand`` is used); a card or config is never parsed past ``MAX_SMALL_FILE_BYTES``.
+
+Honours ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` (then reads the Hub cache only)
+and the Hub cache location (``HF_HUB_CACHE`` / ``HF_HOME``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from pathlib import Path
+
+import httpx2
+from huggingface_hub import HfApi, constants, get_session, hf_hub_download, hf_hub_url
+from huggingface_hub import errors as hf_errors
+from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, repo_folder_name
+from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+
+from lineage.cards import card_metadata_from_dict
+from lineage.errors import (
+    FileTooLargeError,
+    GatedRepoError,
+    HubUnavailableError,
+    LineageError,
+    MalformedFileError,
+    OfflineError,
+    PrivateRepoError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+)
+from lineage.model_config import model_config_from_dict
+from lineage.records import ModelSnapshot
+from lineage.references import validate_filename, validate_repo_id, validate_revision
+from lineage.sources.assemble import HubHints, read_snapshot
+from lineage.sources.base import KnownRevisions
+from lineage.sources.local import LocalRepoFiles
+from lineage.sources.retry import RetryPolicy, call_with_retry, describe_transport_error
+
+MAX_SMALL_FILE_BYTES = 16 * 1024 * 1024  # cards, configs, indexes: far below this
+SPECULATIVE_HEADER_BYTES = 64 * 1024  # a 7B single-file header is ~30 KiB
+MODEL_INFO_FIELDS = [
+    "sha",
+    "cardData",
+    "tags",
+    "siblings",
+    "config",
+    "safetensors",
+    "gated",
+    "private",
+    "createdAt",
+    "lastModified",
+    "library_name",
+    "pipeline_tag",
+    "childrenModelCount",
+]
+COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+
+
+def _map_hub_error(error: Exception, repo_id: str, *, has_token: bool, what: str) -> LineageError:
+    """Turn a huggingface_hub error into this project's one-line error."""
+    if isinstance(error, LineageError):
+        return error
+    if isinstance(error, hf_errors.GatedRepoError):
+        return GatedRepoError(
+            f"gated repo: accept its terms on the Hub and set HF_TOKEN ({what})", repo_id=repo_id
+        )
+    if isinstance(error, hf_errors.RevisionNotFoundError):
+        return RevisionNotFoundError(f"revision not found ({what})", repo_id=repo_id)
+    if isinstance(error, hf_errors.RepositoryNotFoundError):
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if has_token and status in (401, 403):
+            return PrivateRepoError("private repo: the token given has no access", repo_id=repo_id)
+        hint = "" if has_token else " (or private: set HF_TOKEN)"
+        return RepoNotFoundError(f"repository not found{hint}", repo_id=repo_id)
+    if isinstance(error, hf_errors.EntryNotFoundError):
+        return MalformedFileError(f"{what}: listed but not downloadable", repo_id=repo_id)
+    if isinstance(error, hf_errors.OfflineModeIsEnabled):
+        return OfflineError(f"{what}: HF_HUB_OFFLINE is set and it is not cached", repo_id=repo_id)
+    return HubUnavailableError(f"{what}: {describe_transport_error(error)}", repo_id=repo_id)
+
+
+class HubRangeReader:
+    """Byte ranges of one file on the Hub, through the huggingface_hub session and auth."""
+
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        *,
+        repo_id: str,
+        filename: str,
+        policy: RetryPolicy,
+        has_token: bool,
+    ):
+        self.url = url
+        self.headers = headers
+        self.repo_id = repo_id
+        self.filename = filename
+        self.policy = policy
+        self.has_token = has_token
+        self.size: int | None = None
+
+    def read(self, start: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        # Ask for a whole speculative block on the first read: the header usually fits.
+        wanted = (
+            max(length, SPECULATIVE_HEADER_BYTES) if start == 0 and self.size is None else length
+        )
+        try:
+            data = call_with_retry(
+                lambda: self._get(start, wanted),
+                policy=self.policy,
+                what=f"range read of {self.filename}",
+                repo_id=self.repo_id,
+            )
+        except Exception as error:
+            raise _map_hub_error(
+                error, self.repo_id, has_token=self.has_token, what=self.filename
+            ) from error
+        return data[:length]
+
+    def _get(self, start: int, length: int) -> bytes:
+        headers = {
+            **self.headers,
+            "Range": f"bytes={start}-{start + length - 1}",
+            "Accept-Encoding": "identity",
+        }
+        with get_session().stream(
+            "GET", self.url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
+        ) as response:
+            if response.status_code == 416:
+                self.size = self.size if self.size is not None else start
+                return b""
+            if response.status_code >= 400:
+                response.read()
+                hf_raise_for_status(response)
+            chunks: list[bytes] = []
+            received = 0
+            # A server that ignores Range sends the whole file: stop reading at `length`.
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                received += len(chunk)
+                if received >= length:
+                    break
+            self._learn_size(response)
+        data = b"".join(chunks)
+        return data[:length] if response.status_code == 206 else data[start : start + length]
+
+    def _learn_size(self, response: httpx2.Response) -> None:
+        if response.status_code == 206:
+            match = CONTENT_RANGE_TOTAL.search(response.headers.get("Content-Range", ""))
+            if match:
+                self.size = int(match.group(1))
+        elif response.headers.get("Content-Length"):
+            self.size = int(response.headers["Content-Length"])
+
+
+class HubRepoFiles:
+    """The files of one Hub repo at one commit sha."""
+
+    def __init__(self, source: HubSource, repo_id: str, sha: str, sizes: dict[str, int | None]):
+        self.source = source
+        self.repo_id = repo_id
+        self.sha = sha
+        self.sizes = sizes
+
+    def names(self) -> list[str]:
+        return list(self.sizes)
+
+    def read_text(self, name: str) -> str:
+        validate_filename(name)
+        size = self.sizes.get(name)
+        if size is not None and size > MAX_SMALL_FILE_BYTES:
+            raise FileTooLargeError(
+                f"{size} bytes, more than the {MAX_SMALL_FILE_BYTES // (1024 * 1024)} MiB read "
+                "for a card or config",
+                repo_id=self.repo_id,
+                file=name,
+            )
+        path = self.source.download(self.repo_id, name, self.sha)
+        if path.stat().st_size > MAX_SMALL_FILE_BYTES:
+            raise FileTooLargeError(
+                "too large for a card or config", repo_id=self.repo_id, file=name
+            )
+        try:
+            return path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise MalformedFileError("not UTF-8 text", repo_id=self.repo_id, file=name) from error
+
+    def range_reader(self, name: str) -> HubRangeReader:
+        validate_filename(name)
+        return self.source.range_reader(self.repo_id, name, self.sha)
+
+
+class HubSource:
+    """Reads repos from the Hub (or a Hub-compatible endpoint)."""
+
+    name = "hub"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str | None = None,
+        token: str | bool | None = None,
+        cache_dir: str | Path | None = None,
+        policy: RetryPolicy | None = None,
+        offline: bool | None = None,
+    ):
+        self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
+        # None: huggingface_hub finds HF_TOKEN or the saved login itself; False: anonymous.
+        self.token = token
+        self.cache_dir = Path(cache_dir) if cache_dir else Path(constants.HF_HUB_CACHE)
+        self.policy = policy or RetryPolicy()
+        self.offline = constants.is_offline_mode() if offline is None else offline
+        self.api = HfApi(endpoint=self.endpoint, token=token)
+        self.has_token = bool(build_hf_headers(token=token).get("authorization"))
+
+    def describe(self) -> str:
+        mode = "offline, Hub cache only" if self.offline else "online"
+        return f"Hugging Face Hub at {self.endpoint} ({mode}, cache {self.cache_dir})"
+
+    # -- node ------------------------------------------------------------------------------
+    def fetch(self, repo_id: str, revision: str | None, *, known: KnownRevisions) -> ModelSnapshot:
+        validate_repo_id(repo_id)
+        if revision is not None:
+            validate_revision(revision)
+        if self.offline:
+            return self._fetch_from_cache(repo_id, revision, known)
+        try:
+            info = call_with_retry(
+                lambda: self.api.model_info(
+                    repo_id,
+                    revision=revision,
+                    expand=MODEL_INFO_FIELDS,
+                    timeout=self.policy.timeout_s,
+                ),
+                policy=self.policy,
+                what="model info",
+                repo_id=repo_id,
+            )
+        except Exception as error:
+            raise _map_hub_error(
+                error, repo_id, has_token=self.has_token, what=f"model info at {revision or 'main'}"
+            ) from error
+        sha = info.sha or ""
+        if not COMMIT_SHA.match(sha):
+            raise HubUnavailableError(f"the Hub gave no commit sha (got {sha!r})", repo_id=repo_id)
+        self._remember_ref(repo_id, revision or "main", sha)
+        children_count = getattr(info, "children_model_count", None)
+        if sha in known.get(repo_id, frozenset()):
+            return ModelSnapshot(
+                repo_id=repo_id,
+                source=self.name,
+                revision=sha,
+                requested_revision=revision,
+                unchanged=True,
+                children_count=children_count,
+            )
+        card = None
+        if info.card_data is not None:
+            card = card_metadata_from_dict(info.card_data.to_dict(), repo_id=repo_id)
+            card.tags = list(dict.fromkeys([*card.tags, *(info.tags or [])]))
+        hints = HubHints(
+            card=card,
+            config=model_config_from_dict(info.config) if isinstance(info.config, dict) else None,
+            parameter_count=info.safetensors.total if info.safetensors else None,
+        )
+        sizes = {sibling.rfilename: sibling.size for sibling in info.siblings or []}
+        files = HubRepoFiles(self, repo_id, sha, sizes)
+        snapshot = read_snapshot(
+            repo_id,
+            files,
+            source=self.name,
+            revision=sha,
+            requested_revision=revision,
+            hints=hints,
+            created_at=info.created_at,
+            last_modified=info.last_modified,
+        )
+        snapshot.children_count = children_count
+        return snapshot
+
+    def children(self, repo_id: str) -> list[str]:
+        validate_repo_id(repo_id)
+        if self.offline:
+            raise OfflineError(
+                "descendants cannot be listed offline (HF_HUB_OFFLINE)", repo_id=repo_id
+            )
+        try:
+            models = call_with_retry(
+                lambda: [
+                    model.id
+                    for model in self.api.list_models(
+                        filter=f"base_model:{repo_id}", expand=["sha"]
+                    )
+                ],
+                policy=self.policy,
+                what="list of children",
+                repo_id=repo_id,
+            )
+        except Exception as error:
+            raise _map_hub_error(
+                error, repo_id, has_token=self.has_token, what="list of children"
+            ) from error
+        return sorted({model for model in models if model != repo_id})
+
+    # -- files -----------------------------------------------------------------------------
+    def download(self, repo_id: str, filename: str, sha: str) -> Path:
+        try:
+            path = call_with_retry(
+                lambda: hf_hub_download(
+                    repo_id,
+                    filename,
+                    revision=sha,
+                    cache_dir=self.cache_dir,
+                    endpoint=self.endpoint,
+                    token=self.token,
+                    etag_timeout=self.policy.timeout_s,
+                ),
+                policy=self.policy,
+                what=f"download of {filename}",
+                repo_id=repo_id,
+            )
+        except Exception as error:
+            raise _map_hub_error(error, repo_id, has_token=self.has_token, what=filename) from error
+        return Path(path)
+
+    def range_reader(self, repo_id: str, filename: str, sha: str) -> HubRangeReader:
+        url = hf_hub_url(repo_id, filename, revision=sha, endpoint=self.endpoint)
+        return HubRangeReader(
+            url,
+            build_hf_headers(token=self.token),
+            repo_id=repo_id,
+            filename=filename,
+            policy=self.policy,
+            has_token=self.has_token,
+        )
+
+    # -- offline ---------------------------------------------------------------------------
+    def _remember_ref(self, repo_id: str, revision: str, sha: str) -> None:
+        """Record branch -> sha in the Hub cache, as hf_hub_download does, for offline runs."""
+        folder = self.cache_dir / repo_folder_name(repo_id=repo_id, repo_type="model")
+        # A read-only cache only costs the offline mode this shortcut.
+        with contextlib.suppress(OSError):
+            _cache_commit_hash_for_specific_revision(str(folder), revision, sha)
+
+    def _fetch_from_cache(
+        self, repo_id: str, revision: str | None, known: KnownRevisions
+    ) -> ModelSnapshot:
+        """Offline: the Hub cache's snapshot folder of the revision, read like a local repo."""
+        repo_folder = self.cache_dir / repo_folder_name(repo_id=repo_id, repo_type="model")
+        wanted = revision or "main"
+        if COMMIT_SHA.match(wanted):
+            sha = wanted
+        else:
+            ref = repo_folder / "refs" / wanted
+            if not ref.is_file():
+                raise OfflineError(
+                    f"HF_HUB_OFFLINE is set and revision '{wanted}' is not in the Hub cache "
+                    f"({self.cache_dir})",
+                    repo_id=repo_id,
+                )
+            sha = ref.read_text().strip()
+        if sha in known.get(repo_id, frozenset()):
+            return ModelSnapshot(
+                repo_id=repo_id,
+                source=self.name,
+                revision=sha,
+                requested_revision=revision,
+                unchanged=True,
+            )
+        snapshot_folder = repo_folder / "snapshots" / sha
+        if not snapshot_folder.is_dir():
+            raise OfflineError(
+                f"HF_HUB_OFFLINE is set and commit {sha[:12]} is not in the Hub "
+                f"cache ({self.cache_dir})",
+                repo_id=repo_id,
+            )
+        snapshot = read_snapshot(
+            repo_id,
+            LocalRepoFiles(repo_id, snapshot_folder),
+            source=self.name,
+            revision=sha,
+            requested_revision=revision,
+        )
+        snapshot.warnings.append(
+            f"{repo_id}: offline: read from the Hub cache; files never downloaded were not read"
+        )
+        return snapshot
