@@ -1,0 +1,402 @@
+"""The ``lineage`` command: a thin Typer layer over the library.
+
+Every command reads and writes the registry (``--db`` or ``LINEAGE_DB``; default a SQLite
+file in the user data directory). User mistakes and unreadable repos end in one line on
+stderr and a non-zero exit code, never a traceback:
+0 everything asked for was processed, 1 some node could not be, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from lineage import __version__
+from lineage.cli import render
+from lineage.crawler import CrawlOptions, CrawlReport, crawl
+from lineage.errors import InvalidReferenceError, LineageError
+from lineage.exporters import EXPORTERS, export_graph
+from lineage.graph import lineage_graph
+from lineage.references import validate_repo_id, validate_revision
+from lineage.sources.base import Source
+from lineage.sources.hub import HubSource
+from lineage.sources.local import LocalSource, local_source_for_path
+from registry import queries
+from registry.database import Registry
+from registry.errors import RegistryError
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+app = typer.Typer(
+    name="lineage",
+    help="Crawl, record and export the merge lineage of Hugging Face models.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+registry_app = typer.Typer(help="Inspect the lineage registry.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar="LINEAGE_DB",
+        show_envvar=True,
+        help="Registry URL (any SQLAlchemy URL). Default: a SQLite file in the user data "
+        "directory (see `lineage registry info`).",
+    ),
+]
+LocalOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--local", help="Read repos from this local tree (<root>/<org>/<name>/) instead of the Hub."
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
+]
+
+
+def _looks_like_path(argument: str) -> bool:
+    """Explicit paths only: ``org/name`` always means a Hub repo, even if such a folder exists."""
+    if argument.startswith((".", "/", "~")) or "\\" in argument:
+        return True
+    return argument.count("/") >= 2 and Path(argument).is_dir()
+
+
+def resolve_source(repos: list[str], local: Path | None) -> tuple[Source, list[str]]:
+    """Pick the source for the repos given: --local tree, model folders by path, else the Hub."""
+    if local is not None:
+        return LocalSource(local), [validate_repo_id(repo) for repo in repos]
+    paths = [repo for repo in repos if _looks_like_path(repo)]
+    if paths:
+        if len(paths) != len(repos):
+            raise InvalidReferenceError("give either local model folders or Hub repo ids, not both")
+        sources = [local_source_for_path(path) for path in paths]
+        roots = {source.root for source, _ in sources}
+        if len(roots) > 1:
+            raise InvalidReferenceError("local model folders must share one tree root")
+        return sources[0][0], [repo_id for _, repo_id in sources]
+    return HubSource(), [validate_repo_id(repo) for repo in repos]
+
+
+def _open_registry(db: str | None) -> Registry:
+    return Registry.open(db)
+
+
+def _run_crawl(
+    registry: Registry, source: Source, repos: list[str], options: CrawlOptions, *, quiet: bool
+) -> CrawlReport:
+    if quiet or not sys.stderr.isatty():
+        return crawl(registry, source, repos, options)
+    with Progress(
+        TextColumn("[bold]crawling[/bold]"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=render.stderr,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("", total=len(repos))
+
+        def on_progress(done: int, queued: int, repo_id: str) -> None:
+            progress.update(task, completed=done, total=queued, description=repo_id)
+
+        return crawl(registry, source, repos, options, progress=on_progress)
+
+
+def _report_rows(registry: Registry, report: CrawlReport) -> list[dict]:
+    with registry.session() as session:
+        rows = {row.repo_id: row for row in queries.list_models(session)}
+    result = []
+    for repo_id, status in report.nodes.items():
+        row = rows.get(repo_id)
+        result.append(
+            {
+                "repo_id": repo_id,
+                "status": status,
+                "revision": getattr(row, "revision", None),
+                "relation": getattr(row, "relation", None),
+                "parents": list(getattr(row, "parents", []) or []),
+                "architecture": getattr(row, "architecture", None),
+                "parameter_count": getattr(row, "parameter_count", None),
+            }
+        )
+    return sorted(result, key=lambda row: row["repo_id"])
+
+
+def _print_problems(report: CrawlReport) -> None:
+    for warning in report.warnings:
+        render.warning(warning)
+    for problem in report.problems:
+        render.problem(problem.message)
+
+
+@app.command("crawl")
+def crawl_command(
+    repos: Annotated[
+        list[str], typer.Argument(help="Hub repo ids (org/name), or local model folders.")
+    ],
+    depth: Annotated[
+        int | None, typer.Option(min=0, help="How many levels to follow (default: all).")
+    ] = None,
+    descendants: Annotated[
+        bool, typer.Option("--descendants", help="Also crawl models that declare these as base.")
+    ] = False,
+    max_nodes: Annotated[int, typer.Option(min=1, help="Stop after this many repos.")] = 500,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit of the given repos.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Concurrent fetches.")] = 8,
+    no_fingerprint: Annotated[
+        bool, typer.Option("--no-fingerprint", help="Skip weight fingerprints.")
+    ] = False,
+    json_output: JsonOption = False,
+    local: LocalOption = None,
+    db: DbOption = None,
+) -> None:
+    """Crawl the lineage of REPOS and record it in the registry.
+
+    Examples:
+
+      lineage crawl mlabonne/NeuralDaredevil-8B-abliterated
+
+      lineage crawl meta-llama/Llama-3.1-8B --descendants --depth 2 --max-nodes 200
+
+      lineage crawl ./models/my-org/my-merge --json
+    """
+    if revision is not None:
+        validate_revision(revision)
+    source, repo_ids = resolve_source(repos, local)
+    options = CrawlOptions(
+        depth=depth,
+        descendants=descendants,
+        max_nodes=max_nodes,
+        revision=revision,
+        workers=workers,
+        fingerprint=not no_fingerprint,
+    )
+    registry = _open_registry(db)
+    report = _run_crawl(registry, source, repo_ids, options, quiet=json_output)
+    if json_output:
+        render.print_json(report.to_dict())
+    else:
+        render.stdout.print(render.crawl_table(report, _report_rows(registry, report)))
+    _print_problems(report)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_PROBLEMS)
+
+
+@app.command("graph")
+def graph_command(
+    repo: Annotated[str, typer.Argument(help="Hub repo id, or a local model folder.")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help=f"One of: {', '.join(EXPORTERS)}.")
+    ] = "json",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")
+    ] = None,
+    depth: Annotated[
+        int | None, typer.Option(min=0, help="Levels around the repo to include.")
+    ] = None,
+    local: LocalOption = None,
+    db: DbOption = None,
+) -> None:
+    """Export the lineage graph of REPO from the registry (crawling it first if unknown).
+
+    Examples:
+
+      lineage graph org/merge --format mermaid
+
+      lineage graph org/merge --format cyclonedx -o bom.cdx.json
+    """
+    if format not in EXPORTERS:
+        raise InvalidReferenceError(
+            f"unknown format '{format}'; choose one of {', '.join(EXPORTERS)}"
+        )
+    source, (repo_id,) = resolve_source([repo], local)
+    registry = _open_registry(db)
+    with registry.session() as session:
+        known = queries.get_model(session, repo_id) is not None
+    exit_code = EXIT_OK
+    if not known:
+        report = _run_crawl(registry, source, [repo_id], CrawlOptions(depth=depth), quiet=True)
+        _print_problems(report)
+        exit_code = EXIT_OK if report.ok else EXIT_PROBLEMS
+    with registry.session() as session:
+        graph = lineage_graph(session, repo_id, max_depth=depth)
+    text = export_graph(graph, format, subject=repo_id)
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+        render.stderr.print(
+            f"wrote {output} ({format}, {graph.number_of_nodes()} nodes, "
+            f"{graph.number_of_edges()} edges)",
+            highlight=False,
+        )
+    raise typer.Exit(exit_code)
+
+
+@registry_app.command("info")
+def registry_info(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Where the registry is and what it holds."""
+    info = _open_registry(db).info()
+    data = info.to_dict() if hasattr(info, "to_dict") else vars(info)
+    if json_output:
+        render.print_json(data)
+        return
+    render.stdout.print(render.key_value_table("Lineage registry", list(data.items())))
+
+
+@registry_app.command("list")
+def registry_list(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Every model in the registry with its head revision and status."""
+    with _open_registry(db).session() as session:
+        rows = [
+            row.to_dict() if hasattr(row, "to_dict") else vars(row)
+            for row in queries.list_models(session)
+        ]
+    if json_output:
+        render.print_json(rows)
+        return
+    columns = ["repo_id", "revision", "status", "relation", "architecture", "source"]
+    render.stdout.print(
+        render.rows_table(
+            f"{len(rows)} model(s)",
+            columns,
+            [
+                [row.get(c) if c != "revision" else render.short(row.get(c)) for c in columns]
+                for row in rows
+            ],
+        )
+    )
+
+
+@registry_app.command("show")
+def registry_show(
+    repo: Annotated[str, typer.Argument(help="Repo id as recorded.")],
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """One model: status, revision history, declared parents with their evidence, children."""
+    repo_id = repo if _looks_like_path(repo) else validate_repo_id(repo)
+    with _open_registry(db).session() as session:
+        details = queries.model_details(session, repo_id)
+    if details is None:
+        raise InvalidReferenceError(
+            "not in the registry; run `lineage crawl` first", repo_id=repo_id
+        )
+    if json_output:
+        render.print_json(details)
+        return
+    render.stdout.print(
+        render.key_value_table(
+            repo_id,
+            [
+                (key, details[key])
+                for key in (
+                    "status",
+                    "status_reason",
+                    "source",
+                    "revision",
+                    "relation",
+                    "architecture",
+                    "parameter_count",
+                    "license",
+                )
+            ],
+        )
+    )
+    render.stdout.print(
+        render.rows_table(
+            "Parents",
+            ["parent", "relation", "method", "weight", "role", "evidence"],
+            [
+                [
+                    p["parent"],
+                    p["relation"],
+                    p.get("merge_method"),
+                    p.get("weight"),
+                    p.get("role"),
+                    "; ".join(
+                        f"{e['source']} ({e.get('file') or ''} {e.get('field') or ''})".strip()
+                        for e in p["evidence"]
+                    ),
+                ]
+                for p in details["parents"]
+            ],
+        )
+    )
+    render.stdout.print(
+        render.rows_table(
+            "Children",
+            ["child", "relation"],
+            [[c["child"], c["relation"]] for c in details["children"]],
+        )
+    )
+    render.stdout.print(
+        render.rows_table(
+            "Revisions",
+            ["sha", "status", "crawled"],
+            [[r["sha"], r["status"], r["crawled_at"]] for r in details["revisions"]],
+        )
+    )
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the example models, registry and exports.")
+    ] = Path("lineage-demo"),
+) -> None:
+    """Build a small local model family, crawl it and export its lineage graph (offline)."""
+    from lineage.demo import run_demo
+
+    raise typer.Exit(run_demo(out))
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        render.stdout.print(f"lineage-audit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Show the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """lineage-audit: where did this merged model come from, and what did its cards declare?"""
+
+
+def main() -> None:
+    """Console entry point: user-facing errors become one line and an exit code.
+
+    Click itself turns usage mistakes into a usage line and exit code 2; what reaches here
+    is this project's typed errors, and any other exception is a bug with its traceback.
+    """
+    try:
+        app()
+    except (LineageError, RegistryError) as error:
+        render.problem(str(error))
+        sys.exit(
+            EXIT_USAGE
+            if isinstance(error, (InvalidReferenceError, RegistryError))
+            else EXIT_PROBLEMS
+        )
+    except KeyboardInterrupt:
+        render.problem(
+            "interrupted; what was finished is recorded: run the same command to continue"
+        )
+        sys.exit(130)

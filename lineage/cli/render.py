@@ -1,0 +1,94 @@
+"""Rich tables for people and plain JSON for scripts; no logic beyond presentation."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lineage.crawler import CrawlReport
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True, highlight=False)
+
+STATUS_STYLE = {
+    "ok": "green",
+    "missing": "red",
+    "gated": "yellow",
+    "private": "yellow",
+    "error": "red",
+    "pending": "dim",
+}
+
+
+def short(sha: str | None) -> str:
+    return (sha or "")[:12]
+
+
+def print_json(data: Any) -> None:
+    # Plain print, not Rich: scripts must get exactly the JSON, unwrapped and uncoloured.
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def problem(message: str) -> None:
+    stderr.print(f"[red]error:[/red] {message}", markup=True, highlight=False, emoji=False)
+
+
+def warning(message: str) -> None:
+    stderr.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False, emoji=False)
+
+
+def _escape(text: object) -> str:
+    from rich.markup import escape
+
+    return escape(str(text)) if text is not None else ""
+
+
+def crawl_table(report: CrawlReport, rows: list[dict[str, Any]]) -> Table:
+    table = Table(
+        title=f"Crawl #{report.crawl_id}: {', '.join(report.roots)}", title_justify="left"
+    )
+    for column in ("repo", "revision", "status", "relation", "parents", "architecture", "params"):
+        table.add_column(column)
+    for row in rows:
+        style = STATUS_STYLE.get(row["status"], "")
+        table.add_row(
+            _escape(row["repo_id"]),
+            short(row.get("revision")),
+            f"[{style}]{_escape(row['status'])}[/{style}]" if style else _escape(row["status"]),
+            _escape(row.get("relation") or ""),
+            _escape(", ".join(row.get("parents", []))),
+            _escape(row.get("architecture") or ""),
+            _human_count(row.get("parameter_count")),
+        )
+    return table
+
+
+def _human_count(value: int | None) -> str:
+    if not value:
+        return ""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f}{unit}"
+    return str(value)
+
+
+def key_value_table(title: str, pairs: list[tuple[str, Any]]) -> Table:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in pairs:
+        table.add_row(key, _escape(value if value is not None else "—"))
+    return table
+
+
+def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*[_escape(cell) for cell in row])
+    return table

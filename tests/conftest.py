@@ -1,0 +1,62 @@
+"""Shared fixtures: the model zoo on disk, a loopback Hub serving it, a fresh registry.
+
+No test reaches the internet: the Hub is ``tests.support.hub_server.FakeHub`` on 127.0.0.1,
+driven through the real huggingface_hub client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lineage.sources.hub import HubSource
+from lineage.sources.retry import RetryPolicy
+from registry.database import Registry
+from tests.support.hub_server import FakeHub
+from tests.support.zoo import Zoo, cached_zoo
+
+GOOD_TOKEN = "hf_lineage_test_token"
+
+
+@pytest.fixture(autouse=True)
+def _no_real_hub_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's own token or endpoint must never leak into (or change) a test.
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_HUB_OFFLINE", "LINEAGE_DB"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def zoo(tmp_path_factory: pytest.TempPathFactory) -> Zoo:
+    return cached_zoo(tmp_path_factory)
+
+
+@pytest.fixture
+def hub(zoo: Zoo) -> Iterator[FakeHub]:
+    with FakeHub(page_size=3, tokens={GOOD_TOKEN}) as server:
+        server.add_local_tree(zoo.root)
+        yield server
+
+
+@pytest.fixture
+def fast_policy() -> RetryPolicy:
+    return RetryPolicy(base_delay_s=0.01, max_delay_s=0.05, timeout_s=5.0)
+
+
+@pytest.fixture
+def hub_source(hub: FakeHub, tmp_path: Path, fast_policy: RetryPolicy) -> HubSource:
+    return HubSource(
+        endpoint=hub.endpoint,
+        token=False,
+        cache_dir=tmp_path / "hf-cache",
+        policy=fast_policy,
+        offline=False,
+    )
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    opened = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}")
+    yield opened
+    opened.close()

@@ -1,0 +1,203 @@
+"""The ``lineage`` command as a user runs it: a real process, real exit codes, real output.
+
+Hub commands go to the loopback Hub through ``HF_ENDPOINT``, exactly as a user would
+point the tool at a mirror.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from tests.support.hub_server import FakeHub
+
+
+def run_lineage(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HF_TOKEN", "LINEAGE_DB", "HF_HUB_OFFLINE")
+    }
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "lineage", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.fixture
+def hub_env(hub: FakeHub, tmp_path: Path) -> dict[str, str]:
+    return {
+        "HF_ENDPOINT": hub.endpoint,
+        "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
+        "LINEAGE_DB": f"sqlite:///{tmp_path / 'registry.db'}",
+    }
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert lines, result.stderr
+    assert any(all(needle in line for needle in needles) for line in lines), lines
+
+
+def test_crawl_json_then_graph_json_contract(hub_env):
+    crawled = run_lineage("crawl", "zoo/linear-merge", "--json", env=hub_env)
+    assert crawled.returncode == 0, crawled.stderr
+    report = json.loads(crawled.stdout)
+    assert report["ok"] and report["nodes"]["zoo/linear-merge"] == "ok"
+
+    exported = run_lineage("graph", "zoo/linear-merge", "--format", "json", env=hub_env)
+    assert exported.returncode == 0, exported.stderr
+    data = json.loads(exported.stdout)
+    assert data["directed"] is True
+    node = next(n for n in data["nodes"] if n["id"] == "zoo/linear-merge")
+    assert {"id", "revision", "status"} <= node.keys() and node["status"] == "ok"
+    edge = next(
+        e
+        for e in data["edges"]
+        if (e["source"], e["target"]) == ("zoo/instruct", "zoo/linear-merge")
+    )
+    assert {
+        "source",
+        "target",
+        "relation",
+        "declared",
+        "evidence",
+        "merge_method",
+        "weight",
+        "density",
+        "t",
+        "role",
+    } <= edge.keys()
+    assert (edge["relation"], edge["declared"], edge["merge_method"], edge["weight"]) == (
+        "merge",
+        True,
+        "linear",
+        0.6,
+    )
+
+
+def test_graph_crawls_an_unknown_repo_and_writes_every_format(hub_env, tmp_path):
+    for fmt, suffix in (
+        ("graphml", "graphml"),
+        ("gexf", "gexf"),
+        ("dot", "dot"),
+        ("mermaid", "mmd"),
+        ("cyclonedx", "cdx.json"),
+    ):
+        out = tmp_path / f"graph.{suffix}"
+        result = run_lineage(
+            "graph", "zoo/ties-merge", "--format", fmt, "-o", str(out), env=hub_env
+        )
+        assert result.returncode == 0, result.stderr
+        assert out.stat().st_size > 0
+    graph = nx.read_graphml(tmp_path / "graph.graphml")
+    assert graph.has_edge("zoo/base", "zoo/ties-merge")
+    bom = json.loads((tmp_path / "graph.cdx.json").read_text())
+    assert bom["specVersion"] == "1.6"
+
+
+def test_bad_repo_ids_exit_2_with_one_line(hub_env):
+    for bad in ("../../etc/passwd", "org/na me", "org//name", "org/name\t", "org/name@main"):
+        result = run_lineage("crawl", bad, env=hub_env)
+        assert result.returncode == 2, (bad, result.stderr)
+        assert_one_line_error(result)
+    usage = run_lineage("crawl", "-rf", env=hub_env)  # click's own usage error
+    assert usage.returncode == 2 and "Traceback" not in usage.stderr
+    assert "No such option" in usage.stderr
+
+
+def test_unreadable_repo_exits_1_naming_repo_and_problem(hub_env):
+    result = run_lineage("crawl", "zoo/bad-yaml", "--depth", "0", env=hub_env)
+    assert result.returncode == 1
+    assert_one_line_error(result, "zoo/bad-yaml", "README.md")
+
+    missing = run_lineage("crawl", "nobody/nothing-here", env=hub_env)
+    assert missing.returncode == 1
+    assert_one_line_error(missing, "nobody/nothing-here", "not found")
+
+
+def test_unknown_format_and_unusable_registry(hub_env, tmp_path):
+    result = run_lineage("graph", "zoo/base", "--format", "pdf", env=hub_env)
+    assert result.returncode == 2
+    assert_one_line_error(result, "pdf")
+
+    not_a_db = tmp_path / "notes.txt"
+    not_a_db.write_text("hello")
+    result = run_lineage("registry", "info", "--db", f"sqlite:///{not_a_db}", env=hub_env)
+    assert result.returncode == 2
+    assert_one_line_error(result, "notes.txt")
+    assert not_a_db.read_text() == "hello"
+
+
+def test_registry_commands(hub_env):
+    assert run_lineage("crawl", "zoo/lora", env=hub_env).returncode == 0
+    info = json.loads(run_lineage("registry", "info", "--json", env=hub_env).stdout)
+    assert info["schema_version"] >= 1 and info["models"] >= 2
+    listed = json.loads(run_lineage("registry", "list", "--json", env=hub_env).stdout)
+    assert {row["repo_id"] for row in listed} >= {"zoo/lora", "zoo/base"}
+    shown = run_lineage("registry", "show", "zoo/lora", "--json", env=hub_env)
+    details = json.loads(shown.stdout)
+    assert details["parents"][0]["parent"] == "zoo/base"
+    assert details["parents"][0]["relation"] == "adapter"
+    assert run_lineage("registry", "show", "zoo/lora", env=hub_env).returncode == 0
+    unknown = run_lineage("registry", "show", "zoo/never-crawled", env=hub_env)
+    assert unknown.returncode == 2
+    assert_one_line_error(unknown, "zoo/never-crawled", "lineage crawl")
+
+
+def test_local_folder_by_path_and_by_root(zoo, tmp_path):
+    env = {"LINEAGE_DB": f"sqlite:///{tmp_path / 'local.db'}"}
+    by_path = run_lineage("crawl", str(zoo.path("linear_merge")), "--json", env=env)
+    assert by_path.returncode == 0, by_path.stderr
+    assert set(json.loads(by_path.stdout)["nodes"]) == {
+        "zoo/linear-merge",
+        "zoo/instruct",
+        "zoo/coder",
+        "zoo/base",
+    }
+    by_root = run_lineage("crawl", "zoo/lora", "--local", str(zoo.root), "--json", env=env)
+    assert json.loads(by_root.stdout)["nodes"] == {"zoo/lora": "ok", "zoo/base": "ok"}
+
+
+def test_help_shows_examples():
+    result = run_lineage("crawl", "--help")
+    assert (
+        result.returncode == 0 and "--descendants" in result.stdout and "Examples" in result.stdout
+    )
+
+
+def test_demo_builds_crawls_and_exports(tmp_path):
+    result = run_lineage("demo", "--out", str(tmp_path / "demo"), timeout=300)
+    assert result.returncode == 0, result.stderr
+    for name in (
+        "lineage.json",
+        "lineage.graphml",
+        "lineage.gexf",
+        "lineage.dot",
+        "lineage.mmd",
+        "lineage.cdx.json",
+        "registry.db",
+    ):
+        assert (tmp_path / "demo" / name).is_file(), name
+    graph = json.loads((tmp_path / "demo" / "lineage.json").read_text())
+    merge_edges = [e for e in graph["edges"] if e["target"] == "example-org/merged-linear"]
+    assert {e["source"] for e in merge_edges} == {
+        "example-org/chat-aligned",
+        "example-org/code-helper",
+    }
+    assert all(e["merge_method"] == "linear" and e["weight"] == 0.5 for e in merge_edges)

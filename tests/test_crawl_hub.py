@@ -1,0 +1,341 @@
+"""The crawler through the real huggingface_hub client against the loopback Hub.
+
+Every assertion about what was requested uses the server's own request log.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lineage.crawler import CrawlOptions, crawl
+from lineage.graph import lineage_graph
+from lineage.sources.hub import HubSource
+from lineage.sources.retry import RetryPolicy
+from registry import queries
+from registry.database import Registry
+from tests.conftest import GOOD_TOKEN
+from tests.support.hub_server import model_card, safetensors_file
+from tests.support.zoo import DELETED_PARENT, LOCAL_PARENT_PATH, PINNED_REVISION, Zoo
+
+
+def _edges(registry: Registry, subject: str) -> dict[tuple[str, str], dict]:
+    with registry.session() as session:
+        graph = lineage_graph(session, subject)
+    return {(u, v): data for u, v, data in graph.edges(data=True)}
+
+
+def _problem_for(report, repo_id: str):
+    return next(problem for problem in report.problems if problem.repo_id == repo_id)
+
+
+def test_ancestors_of_a_mergekit_merge_with_recipe_and_evidence(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/linear-merge"])
+
+    assert report.ok, report.problems
+    assert report.nodes == {
+        "zoo/linear-merge": "ok",
+        "zoo/instruct": "ok",
+        "zoo/coder": "ok",
+        "zoo/base": "ok",
+    }
+    edges = _edges(registry, "zoo/linear-merge")
+    to_merge = {
+        parent: edges[(parent, "zoo/linear-merge")] for parent in ("zoo/instruct", "zoo/coder")
+    }
+    assert {p: e["weight"] for p, e in to_merge.items()} == {"zoo/instruct": 0.6, "zoo/coder": 0.4}
+    assert all(
+        e["relation"] == "merge" and e["merge_method"] == "linear" and e["declared"]
+        for e in to_merge.values()
+    )
+    sources = {ev["source"] for ev in to_merge["zoo/instruct"]["evidence"]}
+    assert {"card.base_model", "mergekit_config"} <= sources
+    assert edges[("zoo/base", "zoo/instruct")]["relation"] == "finetune"
+    with registry.session() as session:
+        graph = lineage_graph(session, "zoo/linear-merge")
+    for repo_id in report.nodes:  # every node recorded at the commit sha the Hub served
+        assert graph.nodes[repo_id]["revision"] == hub.head_sha(repo_id)
+    assert graph.nodes["zoo/base"]["architecture"] == "LlamaForCausalLM"
+    assert graph.nodes["zoo/base"]["parameter_count"] > 0
+
+
+def test_merge_roles_slerp_t_ties_density_and_task_arithmetic_base(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/slerp-merge", "zoo/ties-merge", "zoo/task-arith"])
+    assert report.ok, report.problems
+
+    slerp = _edges(registry, "zoo/slerp-merge")
+    assert slerp[("zoo/instruct", "zoo/slerp-merge")]["role"] == "base"
+    assert slerp[("zoo/instruct", "zoo/slerp-merge")]["merge_method"] == "slerp"
+    ties = _edges(registry, "zoo/ties-merge")
+    assert ties[("zoo/base", "zoo/ties-merge")]["role"] == "base"
+    assert ties[("zoo/instruct", "zoo/ties-merge")]["density"] == 0.5
+    task = _edges(registry, "zoo/task-arith")
+    assert task[("zoo/base", "zoo/task-arith")]["merge_method"] == "task_arithmetic"
+
+
+def test_adapter_and_quantized_relations(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/lora", "zoo/quant"])
+    assert report.ok, report.problems
+    lora = _edges(registry, "zoo/lora")[("zoo/base", "zoo/lora")]
+    assert lora["relation"] == "adapter"
+    assert "adapter_config" in {ev["source"] for ev in lora["evidence"]}
+    assert _edges(registry, "zoo/quant")[("zoo/instruct", "zoo/quant")]["relation"] == "quantized"
+
+
+def test_pinned_revision_and_model_plus_lora_references(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/pinned"], CrawlOptions(depth=1))
+    edges = _edges(registry, "zoo/pinned")
+    assert edges[("zoo/instruct", "zoo/pinned")]["parent_revision"] == PINNED_REVISION
+    assert edges[("zoo/coder", "zoo/pinned")]["lora"] == "zoo/lora"
+    # The pin names a commit the Hub does not have: that parent cannot be processed.
+    assert _problem_for(report, "zoo/instruct").status == "error"
+    assert "revision" in _problem_for(report, "zoo/instruct").message
+
+
+def test_few_requests_per_node(hub, hub_source, registry):
+    hub.reset_log()
+    report = crawl(registry, hub_source, ["zoo/instruct"])
+    assert report.ok
+    assert len(hub.requests) / len(report.nodes) <= 3
+    # The fine-tune: model info + one header range read; its card data came with the info.
+    assert [(r.method, r.range is not None) for r in hub.requests if "zoo/instruct" in r.path] == [
+        ("GET", False),
+        ("GET", True),
+    ]
+    # The root declares no parent in its card: config.json (_name_or_path) is its last clue.
+    assert hub.count(method="HEAD", path_contains="zoo/base/resolve") == 1
+
+
+def test_descendants_breadth_first_with_pagination(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True))
+    for child in (
+        "zoo/instruct",
+        "zoo/coder",
+        "zoo/lora",
+        "zoo/linear-merge",
+        "zoo/slerp-merge",
+        "zoo/ties-merge",
+        "zoo/task-arith",
+        "zoo/quant",
+        "zoo/bf16-copy",
+    ):
+        assert report.nodes.get(child) == "ok", child
+    with registry.session() as session:
+        below = dict(queries.descendants(session, "zoo/base"))
+    assert below["zoo/instruct"] == 1 and below["zoo/linear-merge"] == 2
+    # page_size=3: the children of zoo/base came in several pages, all followed.
+    base_pages = [r for r in hub.requests if r.path == "/api/models" and "zoo/base" in str(r.query)]
+    assert len(base_pages) >= 2
+
+
+def test_depth_bound(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/linear-merge"], CrawlOptions(depth=1))
+    assert set(report.nodes) == {"zoo/linear-merge", "zoo/instruct", "zoo/coder"}
+
+
+def test_second_crawl_reads_nothing_for_unchanged_shas(hub, hub_source, registry):
+    first = crawl(registry, hub_source, ["zoo/linear-merge"])
+    hub.reset_log()
+    second = crawl(registry, hub_source, ["zoo/linear-merge"])
+    assert second.ok and second.unchanged == len(first.nodes) and second.fetched == 0
+    assert hub.count(path_contains="/resolve/") == 0  # only model info: no headers, no files
+    assert _edges(registry, "zoo/linear-merge") == _edges(registry, "zoo/linear-merge")
+
+
+def test_new_commit_is_fetched_and_history_kept(hub, hub_source, registry):
+    crawl(registry, hub_source, ["zoo/instruct"])
+    old_sha = hub.head_sha("zoo/instruct")
+    new_sha = hub.commit(
+        "zoo/instruct", {"README.md": model_card({"base_model": "zoo/coder", "license": "mit"})}
+    )
+    report = crawl(registry, hub_source, ["zoo/instruct"])
+    assert report.fetched >= 1
+    with registry.session() as session:
+        shas = [revision.sha for revision in queries.revision_history(session, "zoo/instruct")]
+        graph = lineage_graph(session, "zoo/instruct")
+    assert shas == [old_sha, new_sha]
+    assert graph.nodes["zoo/instruct"]["revision"] == new_sha
+    assert graph.has_edge("zoo/coder", "zoo/instruct")
+    assert not graph.has_edge("zoo/base", "zoo/instruct")  # the edge of the new head only
+
+
+def test_revision_option_pins_the_root(hub, hub_source, registry):
+    old_sha = hub.head_sha("zoo/instruct")
+    hub.commit("zoo/instruct", {"README.md": model_card({"base_model": "zoo/coder"})})
+    report = crawl(registry, hub_source, ["zoo/instruct"], CrawlOptions(revision=old_sha, depth=0))
+    assert report.ok
+    with registry.session() as session:
+        assert queries.get_model(session, "zoo/instruct").revision == old_sha
+
+
+def test_gated_repo_needs_a_token(hub, hub_source, registry, tmp_path, fast_policy):
+    hub.add_repo(
+        "gated/model",
+        {
+            "README.md": model_card({"base_model": "zoo/base"}),
+            "model.safetensors": safetensors_file(),
+        },
+        gated="manual",
+    )
+    report = crawl(registry, hub_source, ["gated/model"], CrawlOptions(depth=0))
+    problem = _problem_for(report, "gated/model")
+    assert problem.status == "gated" and "HF_TOKEN" in problem.message
+    assert not report.ok
+
+    with_token = HubSource(
+        endpoint=hub.endpoint,
+        token=GOOD_TOKEN,
+        cache_dir=tmp_path / "c2",
+        policy=fast_policy,
+        offline=False,
+    )
+    report = crawl(registry, with_token, ["zoo/base"], CrawlOptions(depth=0))
+    assert report.ok
+
+
+def test_unknown_and_deleted_repos_are_missing(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/orphan-child"])
+    assert report.nodes["zoo/orphan-child"] == "ok"
+    assert report.nodes[DELETED_PARENT] == "missing"
+    assert "not found" in _problem_for(report, DELETED_PARENT).message
+    assert not report.ok
+    with registry.session() as session:
+        graph = lineage_graph(session, "zoo/orphan-child")
+    assert graph.nodes[DELETED_PARENT]["status"] == "missing"
+    assert graph.has_edge(DELETED_PARENT, "zoo/orphan-child")
+
+
+def test_rate_limited_five_times_then_served(hub, hub_source, registry):
+    hub.fail_next("/api/models/zoo/base", [429] * 5, retry_after=0)
+    report = crawl(registry, hub_source, ["zoo/base"])
+    assert report.ok, report.problems
+    assert hub.count(path_contains="/api/models/zoo/base") == 6
+
+
+def test_timeout_is_one_problem_and_the_rest_is_kept(hub, registry, tmp_path):
+    source = HubSource(
+        endpoint=hub.endpoint,
+        token=False,
+        cache_dir=tmp_path / "c",
+        policy=RetryPolicy(attempts=2, base_delay_s=0.01, timeout_s=0.3),
+        offline=False,
+    )
+    hub.delay("/api/models/zoo/coder", 1.0, times=4)
+    report = crawl(registry, source, ["zoo/linear-merge"])
+    problem = _problem_for(report, "zoo/coder")
+    assert problem.status == "error" and "in time" in problem.message
+    assert report.nodes["zoo/instruct"] == "ok" and report.nodes["zoo/base"] == "ok"
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "file_named"),
+    [
+        ("zoo/bad-yaml", "README.md"),
+        ("zoo/truncated", "model.safetensors"),
+        ("zoo/header-bomb", "model.safetensors"),
+    ],
+)
+def test_broken_files_make_an_error_node_that_keeps_what_was_read(
+    hub, hub_source, registry, repo_id, file_named
+):
+    report = crawl(registry, hub_source, [repo_id], CrawlOptions(depth=0))
+    problem = _problem_for(report, repo_id)
+    assert problem.status == "error"
+    assert repo_id in problem.message and file_named in problem.message
+    assert "\n" not in problem.message
+    with registry.session() as session:
+        model = queries.get_model(session, repo_id)
+    assert model.status == "error" and model.revision == hub.head_sha(repo_id)
+
+
+def test_header_bomb_is_refused_before_reading_the_header(hub, hub_source, registry):
+    hub.reset_log()
+    crawl(registry, hub_source, ["zoo/header-bomb"], CrawlOptions(depth=0))
+    assert hub.bytes_sent("header-bomb/resolve") < 1024 * 1024
+
+
+def test_local_path_parent_self_reference_and_cycle_are_recorded_not_fatal(
+    hub, hub_source, registry
+):
+    report = crawl(registry, hub_source, ["zoo/local-path-parent", "zoo/self-loop", "zoo/cycle-a"])
+    assert report.ok, report.problems  # every requested node was processed
+    warnings = "\n".join(report.warnings)
+    assert LOCAL_PARENT_PATH in warnings and "local path" in warnings
+    assert "names itself" in warnings
+    assert "cycle" in warnings and "zoo/cycle-b" in warnings
+    assert report.nodes["zoo/cycle-b"] == "ok"
+    edges = _edges(registry, "zoo/local-path-parent")
+    assert (LOCAL_PARENT_PATH, "zoo/local-path-parent") in edges
+    assert ("zoo/self-loop", "zoo/self-loop") not in _edges(registry, "zoo/self-loop")
+
+
+def test_max_nodes_stops_with_a_clear_problem(hub, hub_source, registry):
+    report = crawl(registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True, max_nodes=3))
+    assert len(report.nodes) == 3 and report.limit_reached and not report.ok
+    assert "--max-nodes 3" in report.problems[-1].message
+
+
+def test_failed_recrawl_leaves_the_registry_intact(hub, hub_source, registry):
+    crawl(registry, hub_source, ["zoo/linear-merge"])
+    good_instruct = hub.head_sha("zoo/instruct")
+    before = json.dumps(sorted(_edges(registry, "zoo/linear-merge").items()), default=str)
+
+    hub.commit("zoo/instruct", {"README.md": b"---\nbase_model: [unclosed\n---\n"})
+    hub.fail_next("/api/models/zoo/coder", [500] * 10)
+    report = crawl(registry, hub_source, ["zoo/linear-merge"])
+
+    assert {p.repo_id for p in report.problems} == {"zoo/instruct", "zoo/coder"}
+    with registry.session() as session:
+        instruct = queries.get_model(session, "zoo/instruct")
+        coder = queries.get_model(session, "zoo/coder")
+    assert instruct.status == "error" and instruct.revision == good_instruct  # head kept
+    assert coder.status == "error" and coder.revision == hub.head_sha("zoo/coder")
+    after = json.dumps(sorted(_edges(registry, "zoo/linear-merge").items()), default=str)
+    assert after == before
+
+
+def test_offline_recrawl_uses_the_registry_and_the_hub_cache(hub, registry, tmp_path, fast_policy):
+    cache = tmp_path / "cache"
+    online = HubSource(
+        endpoint=hub.endpoint, token=False, cache_dir=cache, policy=fast_policy, offline=False
+    )
+    first = crawl(registry, online, ["zoo/linear-merge"])
+    hub.reset_log()
+    offline = HubSource(
+        endpoint=hub.endpoint, token=False, cache_dir=cache, policy=fast_policy, offline=True
+    )
+    second = crawl(registry, offline, ["zoo/linear-merge"])
+    assert second.ok and set(second.nodes) == set(first.nodes)
+    assert len(hub.requests) == 0
+
+    empty = HubSource(
+        endpoint=hub.endpoint,
+        token=False,
+        cache_dir=tmp_path / "empty",
+        policy=fast_policy,
+        offline=True,
+    )
+    report = crawl(Registry.open(f"sqlite:///{tmp_path / 'other.db'}"), empty, ["zoo/base"])
+    assert "HF_HUB_OFFLINE" in _problem_for(report, "zoo/base").message
+
+
+def test_zoo_fixture_is_the_real_one(zoo: Zoo):
+    assert (zoo.path("linear_merge") / "mergekit_config.yml").is_file()
+
+
+def test_interrupted_crawl_continues_where_it_stopped(hub, hub_source, registry):
+    def interrupt_after_two(done: int, queued: int, repo_id: str) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        crawl(registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True, workers=1),
+              progress=interrupt_after_two)
+    with registry.session() as session:
+        crawls = queries.list_crawls(session)
+    assert crawls[-1].status == "interrupted"
+
+    resumed = crawl(registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True))
+    assert resumed.unchanged == 2  # the two finished nodes are not read again
+    assert resumed.fetched == len(resumed.nodes) - 2
