@@ -3,9 +3,10 @@
 The stage that knows the Hub and the file formats; it never evaluates models.
 Everything the `lineage` CLI does is callable from here:
 
->>> from lineage.crawler import crawl, CrawlOptions          # doctest: +SKIP
->>> from registry.database import Registry                    # doctest: +SKIP
->>> report = crawl(Registry.open("sqlite:///lineage.db"), ["org/model"], CrawlOptions())  # doctest: +SKIP
+>>> from lineage.crawler import CrawlOptions, crawl                 # doctest: +SKIP
+>>> from lineage.sources.hub import HubSource                       # doctest: +SKIP
+>>> from registry.database import Registry                          # doctest: +SKIP
+>>> report = crawl(Registry.open(), HubSource(), ["org/model"])    # doctest: +SKIP
 """
 
 __version__ = "0.1.0"

@@ -1,8 +1,9 @@
 """Breadth-first lineage crawl: ancestors to the roots, descendants on request.
 
 Worker threads only fetch (network, parsing); the calling thread alone writes to the
-registry, one transaction per node, so an interrupted crawl keeps every node it finished
-and the next run skips them: a node whose sha is already recorded is not read again.
+registry, committing each batch of finished nodes (a savepoint per node), so an interrupted
+crawl keeps every node it recorded and the next run skips them: a node whose sha is already
+recorded is not read again.
 
     >>> report = crawl(Registry.open(), HubSource(), ["org/model"])  # doctest: +SKIP
     >>> report.ok, report.problems  # doctest: +SKIP
@@ -205,32 +206,43 @@ class _Crawl:
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     del in_flight[future]
-                    self._record(future.result())
+                self._record_batch([future.result() for future in done])
         except BaseException:
             for future in in_flight:
                 future.cancel()
             raise
 
-    def _record(self, result: _FetchResult) -> None:
-        visit = result.visit
+    def _record_batch(self, results: list[_FetchResult]) -> None:
+        """Record the nodes that finished together: one commit, a savepoint per node.
+
+        One commit per batch instead of per node keeps the single writing thread from
+        becoming the bottleneck; a node whose write fails rolls back alone.
+        """
         with self.registry.session() as session:
-            if result.error is not None:
-                self._record_failure(session, visit, result.error)
-            else:
-                snapshot = result.snapshot
-                assert snapshot is not None
-                if snapshot.unchanged:
-                    self.report.unchanged += 1
-                    revision = store.recorded_revision(session, visit.repo_id, snapshot.revision)
-                    snapshot = store.snapshot_from_revision(session, revision)
-                    snapshot.requested_revision = visit.revision
-                else:
-                    self.report.fetched += 1
-                store.record_snapshot(session, snapshot, crawl_id=self.report.crawl_id)
-                self._log_snapshot(session, snapshot, unchanged=result.snapshot.unchanged)
-                self._follow(visit, snapshot, result)
+            for result in results:
+                with session.begin_nested():
+                    self._record(session, result)
         if self.progress:
-            self.progress(len(self.report.nodes), len(self.seen), visit.repo_id)
+            for result in results:
+                self.progress(len(self.report.nodes), len(self.seen), result.visit.repo_id)
+
+    def _record(self, session, result: _FetchResult) -> None:
+        visit = result.visit
+        if result.error is not None:
+            self._record_failure(session, visit, result.error)
+            return
+        snapshot = result.snapshot
+        assert snapshot is not None
+        if snapshot.unchanged:
+            self.report.unchanged += 1
+            revision = store.recorded_revision(session, visit.repo_id, snapshot.revision)
+            snapshot = store.snapshot_from_revision(session, revision)
+            snapshot.requested_revision = visit.revision
+        else:
+            self.report.fetched += 1
+        store.record_snapshot(session, snapshot, crawl_id=self.report.crawl_id)
+        self._log_snapshot(session, snapshot, unchanged=result.snapshot.unchanged)
+        self._follow(visit, snapshot, result)
 
     def _record_failure(self, session, visit: _Visit, error: LineageError) -> None:
         status = _status_for(error)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from lineage.records import (
@@ -51,6 +52,7 @@ CRAWL_STATUSES: tuple[str, ...] = ("running", "ok", "failed", "interrupted")
 EVENT_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 MAX_NODE_ID_CHARS = 512  # a hostile card can name a "parent" of any length
 MAX_MESSAGE_CHARS = 2000
+_MODEL_CACHE = "lineage.registry.models"  # key in Session.info, lives as long as the session
 
 _SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key", re.I)
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
@@ -71,6 +73,7 @@ def record_snapshot(
     failed fetch of a newer commit leaves the last good revision as head.
     """
     _check_status(snapshot.status, NODE_STATUSES)
+    _prefetch_models(session, [snapshot.repo_id, *(link.parent for link in snapshot.parents)])
     model = _get_or_create_model(session, snapshot.repo_id, source=snapshot.source)
     model.source = snapshot.source
     model.status = snapshot.status
@@ -215,17 +218,22 @@ def log_event(
     """Append one line to a crawl's log."""
     if level not in EVENT_LEVELS:
         raise ValueError(f"event level {level!r} is not one of {', '.join(EVENT_LEVELS)}")
-    session.add(
-        CrawlEvent(
-            crawl_id=crawl_id,
-            repo_id=repo_id,
-            revision=revision,
-            level=level,
-            event=event,
-            message=_one_line(message) or "",
-        )
+    # A Core insert, not an ORM object: the crawl log gets a line per node and per problem,
+    # and building a model instance per line was most of a crawl's write time.
+    session.execute(
+        insert(CrawlEvent),
+        [
+            {
+                "crawl_id": crawl_id,
+                "repo_id": repo_id,
+                "revision": revision,
+                "level": level,
+                "event": event,
+                "message": _one_line(message) or "",
+                "at": utc_now(),
+            }
+        ],
     )
-    session.flush()
 
 
 def finish_crawl(
@@ -264,12 +272,33 @@ def _get_or_create_model(
     reason: str | None = None,
 ) -> Model:
     repo_id = _node_id(node_id)
-    model = session.exec(select(Model).where(Model.repo_id == repo_id)).first()
+    known, checked = _model_cache(session)
+    model = known.get(repo_id)
+    if model is None and repo_id not in checked:
+        model = session.exec(select(Model).where(Model.repo_id == repo_id)).first()
     if model is None:
         model = Model(repo_id=repo_id, source=source, status=status, status_reason=reason)
         session.add(model)
         session.flush()  # an id now, and visible to the next lookup (a self-parent)
+    known[repo_id] = model
+    checked.add(repo_id)
     return model
+
+
+def _model_cache(session: Session) -> tuple[dict[str, Model], set[str]]:
+    """Model rows already looked up in this session (and ids known to have none)."""
+    return session.info.setdefault(_MODEL_CACHE, ({}, set()))
+
+
+def _prefetch_models(session: Session, node_ids: Iterable[str]) -> None:
+    """Look up a node and its parents in one query instead of one query each."""
+    known, checked = _model_cache(session)
+    wanted = {_node_id(node_id) for node_id in node_ids} - checked
+    if not wanted:
+        return
+    for model in session.exec(select(Model).where(col(Model.repo_id).in_(sorted(wanted)))):
+        known[model.repo_id] = model
+    checked.update(wanted)
 
 
 def _parent_model(session: Session, link: ParentLink) -> Model:
@@ -332,6 +361,7 @@ def _write_edge(
     position: int,
     edge: Edge | None,
 ) -> Edge:
+    is_new = edge is None
     if edge is None:
         edge = Edge(child_revision_id=child_revision_id, parent_model_id=_id(parent))
         session.add(edge)
@@ -348,22 +378,26 @@ def _write_edge(
     edge.parameters = json_safe(dict(link.parameters))
     edge.lora = link.lora
     edge.confidence = link.confidence
-    session.flush()
-    session.exec(delete(EdgeEvidence).where(col(EdgeEvidence.edge_id) == edge.id))
-    for index, evidence in enumerate(link.evidence):
-        session.add(
-            EdgeEvidence(
-                edge_id=_id(edge),
-                position=index,
-                source=evidence.source,
-                file=evidence.file,
-                field=evidence.field,
-                value=evidence.value,
-                declared=evidence.declared,
-                detail=evidence.detail,
-            )
+    session.flush()  # the edge's id, for its evidence rows
+    if not is_new:
+        session.exec(delete(EdgeEvidence).where(col(EdgeEvidence.edge_id) == edge.id))
+    if link.evidence:
+        session.execute(
+            insert(EdgeEvidence),
+            [
+                {
+                    "edge_id": _id(edge),
+                    "position": index,
+                    "source": evidence.source,
+                    "file": evidence.file,
+                    "field": evidence.field,
+                    "value": evidence.value,
+                    "declared": evidence.declared,
+                    "detail": evidence.detail,
+                }
+                for index, evidence in enumerate(link.evidence)
+            ],
         )
-    session.flush()
     return edge
 
 

@@ -85,6 +85,16 @@ class CleanString(sa.types.TypeDecorator):
         return None if value is None else clean_text(str(value))
 
 
+# Python functions, not the builtins list/dict: pydantic inspects a default factory's
+# signature on every row it builds, and a builtin's signature is parsed from text (slow).
+def empty_list() -> list[Any]:
+    return []
+
+
+def empty_dict() -> dict[str, Any]:
+    return {}
+
+
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -165,16 +175,16 @@ class Revision(SQLModel, table=True):
     relation: str | None = _text()
     has_gguf: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     pickle_only: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
-    tags: list[str] = _json(nullable=False, default_factory=list)
-    datasets: list[str] = _json(nullable=False, default_factory=list)
-    declared_evaluations: list[dict[str, Any]] = _json(nullable=False, default_factory=list)
+    tags: list[str] = _json(nullable=False, default_factory=empty_list)
+    datasets: list[str] = _json(nullable=False, default_factory=empty_list)
+    declared_evaluations: list[dict[str, Any]] = _json(nullable=False, default_factory=empty_list)
     card: dict[str, Any] | None = _json()  # CardMetadata, less its evaluations
     config: dict[str, Any] | None = _json()  # ModelConfigSummary
     mergekit: dict[str, Any] | None = _json()  # MergeRecipe
     adapter: dict[str, Any] | None = _json()  # AdapterConfig
     safetensors: dict[str, Any] | None = _json()  # summary, tensors with their offsets
-    files: list[str] = _json(nullable=False, default_factory=list)
-    warnings: list[str] = _json(nullable=False, default_factory=list)
+    files: list[str] = _json(nullable=False, default_factory=empty_list)
+    warnings: list[str] = _json(nullable=False, default_factory=empty_list)
     created_at: datetime | None = _when()
     last_modified: datetime | None = _when()
     crawled_at: datetime = _when(nullable=False, default_factory=utc_now)
@@ -210,7 +220,7 @@ class Edge(SQLModel, table=True):
     weight: Any = _json()
     density: Any = _json()
     t: Any = _json()
-    parameters: dict[str, Any] = _json(nullable=False, default_factory=dict)
+    parameters: dict[str, Any] = _json(nullable=False, default_factory=empty_dict)
     lora: str | None = _text()
     confidence: float | None = None
 
@@ -239,8 +249,8 @@ class Crawl(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     started_at: datetime = _when(nullable=False, default_factory=utc_now)
     finished_at: datetime | None = _when()
-    roots: list[str] = _json(nullable=False, default_factory=list)
-    options: dict[str, Any] = _json(nullable=False, default_factory=dict)
+    roots: list[str] = _json(nullable=False, default_factory=empty_list)
+    options: dict[str, Any] = _json(nullable=False, default_factory=empty_dict)
     status: str = _text("running")  # running | ok | failed | interrupted
     nodes_ok: int = 0
     problems: int = 0

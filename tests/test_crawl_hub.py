@@ -330,8 +330,13 @@ def test_interrupted_crawl_continues_where_it_stopped(hub, hub_source, registry)
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        crawl(registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True, workers=1),
-              progress=interrupt_after_two)
+        crawl(
+            registry,
+            hub_source,
+            ["zoo/base"],
+            CrawlOptions(descendants=True, workers=1),
+            progress=interrupt_after_two,
+        )
     with registry.session() as session:
         crawls = queries.list_crawls(session)
     assert crawls[-1].status == "interrupted"
