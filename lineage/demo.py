@@ -28,10 +28,16 @@ def run_demo(out: Path) -> int:
     report = crawl(registry, LocalSource(models), [root], CrawlOptions(descendants=True))
     with registry.session() as session:
         graph = lineage_graph(session, family.subject)
+        family_graph = lineage_graph(session, root, ancestors=False)
     written = []
     for name, exporter in EXPORTERS.items():
         path = out / f"lineage{exporter.suffix}"
         path.write_text(export_graph(graph, name, subject=family.subject), encoding="utf-8")
+        written.append(path)
+    # The whole family from its root, for a picture of every relation the demo builds.
+    for name in ("json", "mermaid"):
+        path = out / f"family{EXPORTERS[name].suffix}"
+        path.write_text(export_graph(family_graph, name, subject=root), encoding="utf-8")
         written.append(path)
 
     render.stdout.print(
