@@ -14,6 +14,7 @@ never raises: it classifies what a card or config wrote as a parent.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from lineage.errors import InvalidReferenceError
 from lineage.records import ModelReference
@@ -33,34 +34,28 @@ _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:([\\/]|$)")
 _HUB_HOSTS = ("huggingface.co/", "hf.co/", "www.huggingface.co/")
 
 
+def _validated(value: str, what: str, problem_of: Callable[[str], str | None]) -> str:
+    if not isinstance(value, str):
+        raise InvalidReferenceError(f"{what} must be a string, not {type(value).__name__}")
+    problem = problem_of(value)
+    if problem:
+        raise InvalidReferenceError(f"invalid {what} {_quote(value)}: {problem}")
+    return value
+
+
 def validate_repo_id(value: str) -> str:
     """Return ``value`` if it is a valid Hub model repo id (``name`` or ``namespace/name``)."""
-    if not isinstance(value, str):
-        raise InvalidReferenceError(f"repo id must be a string, not {type(value).__name__}")
-    problem = _repo_id_problem(value)
-    if problem:
-        raise InvalidReferenceError(f"invalid repo id {_quote(value)}: {problem}")
-    return value
+    return _validated(value, "repo id", _repo_id_problem)
 
 
 def validate_revision(value: str) -> str:
     """Return ``value`` if it is a safe branch, tag or commit name."""
-    if not isinstance(value, str):
-        raise InvalidReferenceError(f"revision must be a string, not {type(value).__name__}")
-    problem = _revision_problem(value)
-    if problem:
-        raise InvalidReferenceError(f"invalid revision {_quote(value)}: {problem}")
-    return value
+    return _validated(value, "revision", _revision_problem)
 
 
 def validate_filename(value: str) -> str:
     """Return ``value`` if it is a safe repo-relative file path (``a/b.safetensors``)."""
-    if not isinstance(value, str):
-        raise InvalidReferenceError(f"file name must be a string, not {type(value).__name__}")
-    problem = _filename_problem(value)
-    if problem:
-        raise InvalidReferenceError(f"invalid file name {_quote(value)}: {problem}")
-    return value
+    return _validated(value, "file name", _filename_problem)
 
 
 def parse_reference(raw: str) -> ModelReference:
