@@ -19,7 +19,7 @@ from lineage import __version__
 from lineage.cli import render
 from lineage.crawler import CrawlOptions, CrawlReport, crawl
 from lineage.errors import InvalidReferenceError, LineageError
-from lineage.exporters import EXPORTERS, export_graph
+from lineage.exporters import EXPORTERS, UnknownFormatError, export_graph, get_exporter
 from lineage.graph import lineage_graph
 from lineage.references import validate_repo_id, validate_revision
 from lineage.sources.base import Source
@@ -216,10 +216,7 @@ def graph_command(
 
       lineage graph org/merge --format cyclonedx -o bom.cdx.json
     """
-    if format not in EXPORTERS:
-        raise InvalidReferenceError(
-            f"unknown format '{format}'; choose one of {', '.join(EXPORTERS)}"
-        )
+    get_exporter(format)  # an unknown format fails before any crawl
     source, (repo_id,) = resolve_source([repo], local)
     registry = _open_registry(db)
     with registry.session() as session:
@@ -392,7 +389,7 @@ def main() -> None:
         render.problem(str(error))
         sys.exit(
             EXIT_USAGE
-            if isinstance(error, (InvalidReferenceError, RegistryError))
+            if isinstance(error, (InvalidReferenceError, UnknownFormatError, RegistryError))
             else EXIT_PROBLEMS
         )
     except KeyboardInterrupt:

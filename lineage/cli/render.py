@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from lineage.crawler import CrawlReport
@@ -42,8 +43,6 @@ def warning(message: str) -> None:
 
 
 def _escape(text: object) -> str:
-    from rich.markup import escape
-
     return escape(str(text)) if text is not None else ""
 
 

@@ -27,7 +27,7 @@ from lineage.exporters.graphml import render_graphml
 from lineage.exporters.json_format import render_json
 from lineage.exporters.mermaid import render_mermaid
 
-__all__ = ["EXPORTERS", "Exporter", "UnknownFormatError", "export_graph"]
+__all__ = ["EXPORTERS", "Exporter", "UnknownFormatError", "export_graph", "get_exporter"]
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,14 @@ EXPORTERS: dict[str, Exporter] = {
 }
 
 
-def export_graph(graph: nx.DiGraph, fmt: str, *, subject: str | None = None) -> str:
-    """``graph`` rendered in the format named ``fmt`` (a key of ``EXPORTERS``)."""
+def get_exporter(fmt: str) -> Exporter:
+    """The exporter named ``fmt`` (case and surrounding spaces ignored)."""
     exporter = EXPORTERS.get(fmt.strip().lower()) if isinstance(fmt, str) else None
     if exporter is None:
         raise UnknownFormatError(fmt, sorted(EXPORTERS))
-    return exporter.render(graph, subject=subject)
+    return exporter
+
+
+def export_graph(graph: nx.DiGraph, fmt: str, *, subject: str | None = None) -> str:
+    """``graph`` rendered in the format named ``fmt`` (a key of ``EXPORTERS``)."""
+    return get_exporter(fmt).render(graph, subject=subject)

@@ -77,14 +77,18 @@ class _Problems:
     def attempt(self, call: Callable[[], T]) -> T | None:
         try:
             return call()
-        except (GatedRepoError, PrivateRepoError) as error:
+        except LineageError as error:
+            self.record(error)
+        return None
+
+    def record(self, error: LineageError) -> None:
+        if isinstance(error, (GatedRepoError, PrivateRepoError)):
             self.status = "gated" if isinstance(error, GatedRepoError) else "private"
             self.reasons.append(error.reason)
-        except LineageError as error:
-            if self.status == "ok":
-                self.status = "error"
-            self.reasons.append(str(error).removeprefix(f"{self.repo_id}: "))
-        return None
+            return
+        if self.status == "ok":
+            self.status = "error"
+        self.reasons.append(str(error).removeprefix(f"{self.repo_id}: "))
 
     @property
     def reason(self) -> str | None:
@@ -251,18 +255,16 @@ def _weight_files(
         shards = sorted(set(weight_map.values()))
         missing = [shard for shard in shards if shard not in present]
         if missing:
-            problems.attempt(lambda: _raise_missing_shards(repo_id, missing))
+            problems.record(
+                MalformedFileError(
+                    f"index names shard(s) not in the repo: {', '.join(missing[:3])}",
+                    repo_id=repo_id,
+                    file=SAFETENSORS_INDEX,
+                )
+            )
         return [shard for shard in shards if shard in present]
     # Top-level safetensors only: nested folders hold other artefacts (onnx, checkpoints).
     return sorted(name for name in names if name.endswith(".safetensors") and "/" not in name)
-
-
-def _raise_missing_shards(repo_id: str, missing: list[str]) -> None:
-    raise MalformedFileError(
-        f"index names shard(s) not in the repo: {', '.join(missing[:3])}",
-        repo_id=repo_id,
-        file=SAFETENSORS_INDEX,
-    )
 
 
 def _read_safetensors(
