@@ -108,6 +108,17 @@ def read_safetensors_header(
 
     Returns the tensors (name -> ``TensorInfo``) and the ``__metadata__`` mapping.
     """
+    tensors, metadata, _ = read_safetensors_layout(reader, filename=filename, repo_id=repo_id)
+    return tensors, metadata
+
+
+def read_safetensors_layout(
+    reader: ByteRangeReader, *, filename: str, repo_id: str | None = None
+) -> tuple[dict[str, TensorInfo], dict[str, str], int]:
+    """``read_safetensors_header`` plus where the data section starts (8 + header length).
+
+    A tensor's bytes are ``data_start + data_offsets``: what a fingerprint reads by range.
+    """
 
     def malformed(message: str) -> MalformedFileError:
         return MalformedFileError(message, repo_id=repo_id, file=filename)
@@ -141,7 +152,8 @@ def read_safetensors_header(
             f"{len(header)} of them"
         )
     data_bytes = None if size is None else size - 8 - header_length
-    return _parse_header(header, data_bytes, filename=filename, malformed=malformed)
+    tensors, metadata = _parse_header(header, data_bytes, filename=filename, malformed=malformed)
+    return tensors, metadata, 8 + header_length
 
 
 def parse_safetensors_index(

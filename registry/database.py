@@ -41,7 +41,7 @@ from registry.errors import (
 from registry.tables import TABLES, Crawl, Edge, Model, Revision, SchemaInfo
 
 APPLICATION = "lineage-audit"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_FILE_NAME = "registry.db"
 ENV_VAR = "LINEAGE_DB"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -316,8 +316,10 @@ def add_missing_tables_and_columns(conn: Connection) -> None:
 # inside the opening transaction.
 # 0 → 1: a registry stamped 0 holds a subset of version 1's tables and columns (the layouts
 # written before the schema was frozen); upgrading it only adds what is missing.
+# 1 → 2: adds the fingerprint and finding tables (weight verification, issue 3).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     0: add_missing_tables_and_columns,
+    1: add_missing_tables_and_columns,
 }
 
 

@@ -271,6 +271,56 @@ class CrawlEvent(SQLModel, table=True):
     message: str = _text("")
 
 
+class Fingerprint(SQLModel, table=True):
+    """Sampled weight rows of one revision (``lineage.fingerprint``), per method version.
+
+    ``values`` is the float32 little-endian blob; ``tensors`` its index (name, dtype,
+    shape, rows sampled, statistics). ``signature`` names the architecture (tensor names
+    and shapes): the undeclared-parent search compares only equal signatures.
+    """
+
+    __tablename__ = "fingerprint"
+    __table_args__ = (
+        sa.UniqueConstraint("revision_id", "method", name="uq_fingerprint_revision_method"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    revision_id: int = Field(foreign_key="revision.id", index=True, ondelete="CASCADE")
+    method: str = _text("")
+    signature: str = Field(default="", sa_type=CleanString, index=True)
+    tensor_count: int = 0
+    value_count: int = 0
+    weight_bytes: int = Field(default=0, sa_type=sa.BigInteger)
+    bytes_read: int = Field(default=0, sa_type=sa.BigInteger)
+    requests: int = 0
+    tensors: list[Any] = _json(nullable=False, default_factory=empty_list)
+    skipped: list[str] = _json(nullable=False, default_factory=empty_list)
+    values: bytes = Field(default=b"", sa_type=sa.LargeBinary)
+    created_at: datetime = _when(nullable=False, default_factory=utc_now)
+
+
+class Finding(SQLModel, table=True):
+    """Something an auditor must look at, about one revision, with the evidence for it.
+
+    ``kind`` is e.g. lineage_contradiction, undeclared_parent, recipe_mismatch, unverifiable
+    (from ``lineage verify``); ``stage`` says which stage wrote it, and a stage re-run on
+    the same revision replaces its own findings and no other stage's.
+    """
+
+    __tablename__ = "finding"
+
+    id: int | None = Field(default=None, primary_key=True)
+    revision_id: int = Field(foreign_key="revision.id", index=True, ondelete="CASCADE")
+    stage: str = _text("verify")
+    kind: str = _text("")
+    severity: str = _text("warning")  # info | warning | high
+    related_repo_id: str | None = _text()
+    message: str = _text("")
+    details: dict[str, Any] = _json(nullable=False, default_factory=empty_dict)
+    method: str | None = _text()
+    created_at: datetime = _when(nullable=False, default_factory=utc_now)
+
+
 # Every table the registry creates and upgrades, in dependency order. A table added by a
 # later stage is appended here (and, if it changes existing tables, gets a migration).
 TABLES: tuple[type[SQLModel], ...] = (
@@ -281,4 +331,6 @@ TABLES: tuple[type[SQLModel], ...] = (
     Edge,
     EdgeEvidence,
     CrawlEvent,
+    Fingerprint,
+    Finding,
 )

@@ -60,3 +60,11 @@ def registry(tmp_path: Path) -> Iterator[Registry]:
     opened = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}")
     yield opened
     opened.close()
+
+
+@pytest.fixture(scope="session")
+def weight_zoo():
+    """Tiny models whose weights carry the truth (tests/support/weight_zoo.py); read only."""
+    from tests.support.weight_zoo import cached_weight_zoo
+
+    return cached_weight_zoo()

@@ -161,7 +161,7 @@ def test_older_schema_is_upgraded_in_place_keeping_its_content(registry_url: str
         assert "crawl_event" not in sa.inspect(reg.engine).get_table_names()
 
     with Registry.open(registry_url) as upgraded:
-        assert upgraded.info().schema_version == SCHEMA_VERSION == 1
+        assert upgraded.info().schema_version == SCHEMA_VERSION == 2
         inspector = sa.inspect(upgraded.engine)
         assert "crawl_event" in inspector.get_table_names()
         assert "parent_kind" in {c["name"] for c in inspector.get_columns("edge")}
@@ -174,6 +174,22 @@ def test_older_schema_is_upgraded_in_place_keeping_its_content(registry_url: str
             log_event(session, crawl_id, repo_id="org/child", level="info", event="e", message="m")
         with upgraded.session(write=False) as session:
             assert [e.message for e in crawl_log(session, crawl_id)] == ["m"]
+
+
+def test_version_1_gains_the_fingerprint_and_finding_tables(registry_url: str) -> None:
+    with Registry.open(registry_url) as reg:
+        record_graph(reg, {"org/child": ["org/base"]})
+        with reg.engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE finding")
+            conn.exec_driver_sql("DROP TABLE fingerprint")
+            conn.exec_driver_sql("UPDATE schema_info SET value = '1' WHERE key = 'schema_version'")
+
+    with Registry.open(registry_url) as upgraded:
+        assert upgraded.info().schema_version == 2
+        tables = set(sa.inspect(upgraded.engine).get_table_names())
+        assert {"fingerprint", "finding"} <= tables
+        with upgraded.session(write=False) as session:
+            assert recorded_revision(session, "org/child", sha(1)) is not None
 
 
 def test_failed_upgrade_changes_nothing(registry_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,165 @@
+"""Fingerprints and findings in the registry: save, load, search by architecture.
+
+>>> with registry.session() as session:
+...     save_fingerprint(session, revision, fingerprint)
+...     same_architecture = fingerprinted_heads(session, fingerprint.signature, fingerprint.method)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from lineage.fingerprint.record import Fingerprint as FingerprintRecord
+from registry.tables import Edge, EdgeEvidence, Finding, Fingerprint, Model, Revision, json_safe
+
+FINDING_SEVERITIES: tuple[str, ...] = ("info", "warning", "high")
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A finding before it is stored: what a stage hands to ``replace_findings``."""
+
+    kind: str
+    message: str
+    severity: str = "warning"
+    related_repo_id: str | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class FingerprintedHead:
+    repo_id: str
+    sha: str
+    revision_id: int
+
+
+def save_fingerprint(
+    session: Session, revision: Revision | int, fingerprint: FingerprintRecord
+) -> None:
+    """Store (or replace) the fingerprint of ``revision`` for ``fingerprint.method``."""
+    revision_id = revision if isinstance(revision, int) else revision.id
+    row = session.exec(
+        select(Fingerprint).where(
+            Fingerprint.revision_id == revision_id, Fingerprint.method == fingerprint.method
+        )
+    ).first()
+    row = row or Fingerprint(revision_id=revision_id, method=fingerprint.method)
+    row.signature = fingerprint.signature
+    row.tensor_count = len(fingerprint.tensors)
+    row.value_count = fingerprint.value_count
+    row.weight_bytes = fingerprint.weight_bytes
+    row.bytes_read = fingerprint.bytes_read
+    row.requests = fingerprint.requests
+    row.tensors = fingerprint.index()
+    row.skipped = list(fingerprint.skipped)
+    row.values = fingerprint.blob()
+    session.add(row)
+    session.flush()
+
+
+def has_fingerprint(session: Session, revision_id: int, method: str) -> bool:
+    return (
+        session.exec(
+            select(Fingerprint.id).where(
+                Fingerprint.revision_id == revision_id, Fingerprint.method == method
+            )
+        ).first()
+        is not None
+    )
+
+
+def load_fingerprint(session: Session, revision_id: int, method: str) -> FingerprintRecord | None:
+    row = session.exec(
+        select(Fingerprint).where(
+            Fingerprint.revision_id == revision_id, Fingerprint.method == method
+        )
+    ).first()
+    if row is None:
+        return None
+    return FingerprintRecord.from_blob(
+        method=row.method,
+        signature=row.signature,
+        index=list(row.tensors),
+        blob=bytes(row.values),
+        weight_bytes=row.weight_bytes,
+        bytes_read=row.bytes_read,
+        requests=row.requests,
+        skipped=list(row.skipped),
+    )
+
+
+def fingerprinted_heads(session: Session, signature: str, method: str) -> list[FingerprintedHead]:
+    """Every model whose head revision has a fingerprint of this architecture and method."""
+    rows = session.exec(
+        select(Model.repo_id, Revision.sha, Revision.id)
+        .join(Revision, col(Revision.id) == col(Model.head_revision_id))
+        .join(Fingerprint, col(Fingerprint.revision_id) == col(Revision.id))
+        .where(Fingerprint.signature == signature, Fingerprint.method == method)
+        .order_by(col(Model.repo_id))
+    ).all()
+    return [FingerprintedHead(repo_id, sha, revision_id) for repo_id, sha, revision_id in rows]
+
+
+def replace_findings(
+    session: Session,
+    revision: Revision,
+    stage: str,
+    findings: Iterable[FindingRecord],
+    *,
+    method: str | None = None,
+) -> list[Finding]:
+    """Replace what ``stage`` found about ``revision`` (other stages' findings stay)."""
+    session.exec(
+        delete(Finding).where(col(Finding.revision_id) == revision.id, col(Finding.stage) == stage)
+    )
+    rows = []
+    for finding in findings:
+        if finding.severity not in FINDING_SEVERITIES:
+            raise ValueError(f"finding severity {finding.severity!r} not in {FINDING_SEVERITIES}")
+        row = Finding(
+            revision_id=revision.id,
+            stage=stage,
+            kind=finding.kind,
+            severity=finding.severity,
+            related_repo_id=finding.related_repo_id,
+            message=finding.message.replace("\n", " "),
+            details=json_safe(finding.details or {}),
+            method=method,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def findings_for(session: Session, repo_id: str, *, stage: str | None = None) -> list[Finding]:
+    """The findings recorded about the head revision of ``repo_id``."""
+    query = (
+        select(Finding)
+        .join(Model, col(Model.head_revision_id) == col(Finding.revision_id))
+        .where(Model.repo_id == repo_id)
+        .order_by(col(Finding.id))
+    )
+    if stage is not None:
+        query = query.where(Finding.stage == stage)
+    return list(session.exec(query).all())
+
+
+def replace_inferred_edges(session: Session, revision: Revision, links: Iterable[Any]) -> None:
+    """Replace the inferred edges of ``revision`` with ``links`` (declared edges stay)."""
+    from registry.store import record_inferred_edge  # store imports tables only; no cycle
+
+    stale = session.exec(
+        select(Edge.id).where(Edge.child_revision_id == revision.id, col(Edge.declared).is_(False))
+    ).all()
+    if stale:
+        session.exec(delete(EdgeEvidence).where(col(EdgeEvidence.edge_id).in_(stale)))
+        session.exec(delete(Edge).where(col(Edge.id).in_(stale)))
+        session.flush()
+    for link in links:
+        record_inferred_edge(session, revision, link)
+    session.flush()
