@@ -1,9 +1,9 @@
 """Breadth-first lineage crawl: ancestors to the roots, descendants on request.
 
 Worker threads only fetch (network, parsing); the calling thread alone writes to the
-registry, committing each batch of finished nodes (a savepoint per node), so an interrupted
-crawl keeps every node it recorded and the next run skips them: a node whose sha is already
-recorded is not read again.
+registry, committing each batch of finished nodes, so an interrupted crawl keeps every node
+it recorded and the next run skips them: a node whose sha is already recorded is not read
+again.
 
     >>> report = crawl(Registry.open(), HubSource(), ["org/model"])  # doctest: +SKIP
     >>> report.ok, report.problems  # doctest: +SKIP
@@ -20,10 +20,17 @@ from dataclasses import asdict, dataclass, field
 import networkx as nx
 
 from lineage.errors import GatedRepoError, LineageError, PrivateRepoError, RepoNotFoundError
+from lineage.fingerprint import (
+    METHOD_VERSION,
+    Fingerprint,
+    FingerprintUnavailableError,
+    fingerprint_checkpoint,
+)
 from lineage.records import ModelSnapshot
 from lineage.sources.base import KnownRevisions, Source
 from registry import queries, store
 from registry.database import Registry
+from registry.weights import has_fingerprint, save_fingerprint
 
 ProgressCallback = Callable[[int, int, str], None]  # (finished, queued so far, repo id)
 
@@ -35,7 +42,7 @@ class CrawlOptions:
     max_nodes: int = 500
     revision: str | None = None  # for the roots only; parents are followed at their pins
     workers: int = 8
-    fingerprint: bool = True  # weight fingerprints come with the fingerprint stage
+    fingerprint: bool = True  # read a weight fingerprint of every node (a few range reads)
 
 
 @dataclass(frozen=True)
@@ -107,9 +114,32 @@ class _FetchResult:
     error: LineageError | None = None
     children: list[str] = field(default_factory=list)
     children_error: LineageError | None = None
+    fingerprint: Fingerprint | None = None
+    fingerprint_note: str | None = None  # why there is none (no float safetensors weights)
+    fingerprint_error: LineageError | None = None  # the weights are broken
 
 
-def _fetch(source: Source, visit: _Visit, known: KnownRevisions) -> _FetchResult:
+def _fingerprint(source: Source, snapshot: ModelSnapshot, result: _FetchResult) -> None:
+    """Fingerprint the snapshot's safetensors weights into ``result`` (never raises)."""
+    if snapshot.safetensors is None or snapshot.revision is None:
+        result.fingerprint_note = "no safetensors weights"
+        return
+    repo_id, sha = snapshot.repo_id, snapshot.revision
+    try:
+        result.fingerprint = fingerprint_checkpoint(
+            lambda name: source.range_reader(repo_id, name, sha),
+            snapshot.safetensors.files,
+            repo_id=repo_id,
+        )
+    except FingerprintUnavailableError as error:
+        result.fingerprint_note = error.reason
+    except LineageError as error:
+        result.fingerprint_error = error
+
+
+def _fetch(
+    source: Source, visit: _Visit, known: KnownRevisions, fingerprint: bool = False
+) -> _FetchResult:
     result = _FetchResult(visit)
     try:
         result.snapshot = source.fetch(visit.repo_id, visit.revision, known=known)
@@ -123,6 +153,9 @@ def _fetch(source: Source, visit: _Visit, known: KnownRevisions) -> _FetchResult
             f"unexpected {type(error).__name__} while reading: {error}", repo_id=visit.repo_id
         )
         return result
+    snapshot = result.snapshot
+    if fingerprint and not snapshot.unchanged and snapshot.status == "ok":
+        _fingerprint(source, snapshot, result)
     if visit.list_children and result.snapshot.children_count != 0:
         try:
             result.children = source.children(visit.repo_id)
@@ -202,7 +235,11 @@ class _Crawl:
             while self.queue or in_flight:
                 while self.queue and len(in_flight) < self.options.workers * 2:
                     visit = self.queue.popleft()
-                    in_flight[pool.submit(_fetch, self.source, visit, self.known)] = visit
+                    in_flight[
+                        pool.submit(
+                            _fetch, self.source, visit, self.known, self.options.fingerprint
+                        )
+                    ] = visit
                 done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in done:
                     del in_flight[future]
@@ -213,15 +250,17 @@ class _Crawl:
             raise
 
     def _record_batch(self, results: list[_FetchResult]) -> None:
-        """Record the nodes that finished together: one commit, a savepoint per node.
+        """Record the nodes that finished together in one transaction.
 
         One commit per batch instead of per node keeps the single writing thread from
-        becoming the bottleneck; a node whose write fails rolls back alone.
+        becoming the bottleneck. A write that fails rolls its batch back and ends the crawl;
+        the batches committed before stay, so the next run resumes after them. (No savepoint
+        per node: nothing would keep one node's failure apart from the crawl's, and SQLite's
+        savepoint journal was a third of the remaining write time.)
         """
         with self.registry.session() as session:
             for result in results:
-                with session.begin_nested():
-                    self._record(session, result)
+                self._record(session, result)
         if self.progress:
             for result in results:
                 self.progress(len(self.report.nodes), len(self.seen), result.visit.repo_id)
@@ -240,9 +279,55 @@ class _Crawl:
             snapshot.requested_revision = visit.revision
         else:
             self.report.fetched += 1
-        store.record_snapshot(session, snapshot, crawl_id=self.report.crawl_id)
+        revision_id = store.record_snapshot_id(session, snapshot, crawl_id=self.report.crawl_id)
         self._log_snapshot(session, snapshot, unchanged=result.snapshot.unchanged)
+        if revision_id is not None and self.options.fingerprint and snapshot.status == "ok":
+            self._record_fingerprint(session, revision_id, snapshot, result)
         self._follow(visit, snapshot, result)
+
+    def _record_fingerprint(
+        self, session, revision_id: int, snapshot: ModelSnapshot, result: _FetchResult
+    ) -> None:
+        if result.snapshot.unchanged:
+            if has_fingerprint(session, revision_id, METHOD_VERSION):
+                return
+            # Recorded by a crawl run with --no-fingerprint: read it now, on this thread.
+            _fingerprint(self.source, snapshot, result)
+        crawl_id, repo_id = self.report.crawl_id, snapshot.repo_id
+        if result.fingerprint is not None:
+            save_fingerprint(session, revision_id, result.fingerprint)
+            fingerprint = result.fingerprint
+            store.log_event(
+                session,
+                crawl_id,
+                repo_id=repo_id,
+                revision=snapshot.revision,
+                level="info",
+                event="fingerprinted",
+                message=f"{repo_id}: fingerprint {fingerprint.method}, "
+                f"{len(fingerprint.tensors)} tensors, {fingerprint.bytes_read} bytes read of "
+                f"{fingerprint.weight_bytes} in {fingerprint.requests} requests",
+            )
+        elif result.fingerprint_error is not None:
+            message = str(result.fingerprint_error)
+            store.log_event(
+                session,
+                crawl_id,
+                repo_id=repo_id,
+                level="error",
+                event="fingerprint",
+                message=message,
+            )
+            self.report.problems.append(CrawlProblem(repo_id, "error", message))
+        elif result.fingerprint_note:
+            store.log_event(
+                session,
+                crawl_id,
+                repo_id=repo_id,
+                level="info",
+                event="no_fingerprint",
+                message=f"{repo_id}: no fingerprint: {result.fingerprint_note}",
+            )
 
     def _record_failure(self, session, visit: _Visit, error: LineageError) -> None:
         status = _status_for(error)

@@ -137,7 +137,7 @@ def build_example(root: Path) -> ExampleFamily:
     family = ExampleFamily(root=Path(root), subject=MERGED_LINEAR, repo_ids=list(REPO_IDS))
     for repo_id in REPO_IDS:
         family.path(repo_id).mkdir(parents=True, exist_ok=True)
-    with _no_progress_bars():
+    with quiet_progress_bars():
         _build(family)
     return family
 
@@ -148,8 +148,8 @@ def _build(family: ExampleFamily) -> None:
     write_card(family.path(BASE), _base_front_matter(), _BASE_BODY)
 
     base_state = {name: tensor.clone() for name, tensor in base.state_dict().items()}
-    chat_state = low_rank_finetune(base_state, seed=1)
-    code_state = low_rank_finetune(base_state, seed=2)
+    chat_state = low_rank_finetune(base_state, seed=1, dense=0.15)
+    code_state = low_rank_finetune(base_state, seed=2, dense=0.15)
     _save_model(base, family.path(CHAT), chat_state)
     write_card(family.path(CHAT), _chat_front_matter(), _CHAT_BODY)
     _save_model(base, family.path(CODE), code_state)
@@ -167,7 +167,7 @@ def _build(family: ExampleFamily) -> None:
 
 
 @contextmanager
-def _no_progress_bars() -> Iterator[None]:
+def quiet_progress_bars() -> Iterator[None]:
     """transformers draws a progress bar per save; a quick-start should print nothing."""
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
@@ -202,12 +202,19 @@ def tiny_llama(seed: int) -> LlamaForCausalLM:
 
 
 def low_rank_finetune(
-    state: Mapping[str, torch.Tensor], *, seed: int, rank: int = 4, scale: float = 0.03
+    state: Mapping[str, torch.Tensor],
+    *,
+    seed: int,
+    rank: int = 4,
+    scale: float = 0.03,
+    dense: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """A stand-in for training: every projection gets ΔW = A·B of rank ``rank``.
 
     Real fine-tunes move projections along few directions; that is what lets the weight
-    fingerprints tell two fine-tunes of one base apart in Δ-space. Other tensors are kept.
+    fingerprints tell two fine-tunes of one base apart in Δ-space. ``dense`` adds a
+    full-rank part of that fraction of the low-rank part's norm, as training leaves (with
+    0 the update is exactly a LoRA's). Other tensors are kept.
     """
     generator = torch.Generator().manual_seed(seed)
     tuned: dict[str, torch.Tensor] = {}
@@ -216,7 +223,11 @@ def low_rank_finetune(
             rows, cols = tensor.shape
             a = torch.randn(rows, rank, generator=generator) * scale
             b = torch.randn(rank, cols, generator=generator) * scale
-            tuned[name] = (tensor.float() + a @ b).to(tensor.dtype)
+            update = a @ b
+            if dense:
+                noise = torch.randn(rows, cols, generator=generator)
+                update += noise * (dense * update.norm() / noise.norm())
+            tuned[name] = (tensor.float() + update).to(tensor.dtype)
         else:
             tuned[name] = tensor.clone()
     return tuned

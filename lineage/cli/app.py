@@ -25,6 +25,7 @@ from lineage.references import validate_repo_id, validate_revision
 from lineage.sources.base import Source
 from lineage.sources.hub import HubSource
 from lineage.sources.local import LocalSource, local_source_for_path
+from lineage.verify import verify
 from registry import queries
 from registry.database import Registry
 from registry.errors import RegistryError
@@ -139,6 +140,18 @@ def _print_problems(report: CrawlReport) -> None:
         render.problem(problem.message)
 
 
+def _crawl_if_unknown(
+    registry: Registry, source: Source, repo_id: str, options: CrawlOptions
+) -> int:
+    """Crawl ``repo_id`` quietly when the registry has never seen it; the exit code so far."""
+    with registry.session() as session:
+        if queries.get_model(session, repo_id) is not None:
+            return EXIT_OK
+    report = _run_crawl(registry, source, [repo_id], options, quiet=True)
+    _print_problems(report)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
 @app.command("crawl")
 def crawl_command(
     repos: Annotated[
@@ -219,13 +232,7 @@ def graph_command(
     get_exporter(format)  # an unknown format fails before any crawl
     source, (repo_id,) = resolve_source([repo], local)
     registry = _open_registry(db)
-    with registry.session() as session:
-        known = queries.get_model(session, repo_id) is not None
-    exit_code = EXIT_OK
-    if not known:
-        report = _run_crawl(registry, source, [repo_id], CrawlOptions(depth=depth), quiet=True)
-        _print_problems(report)
-        exit_code = EXIT_OK if report.ok else EXIT_PROBLEMS
+    exit_code = _crawl_if_unknown(registry, source, repo_id, CrawlOptions(depth=depth))
     with registry.session() as session:
         graph = lineage_graph(session, repo_id, max_depth=depth)
     text = export_graph(graph, format, subject=repo_id)
@@ -238,6 +245,38 @@ def graph_command(
             f"{graph.number_of_edges()} edges)",
             highlight=False,
         )
+    raise typer.Exit(exit_code)
+
+
+@app.command("verify")
+def verify_command(
+    repo: Annotated[str, typer.Argument(help="Hub repo id, or a local model folder.")],
+    json_output: JsonOption = False,
+    local: LocalOption = None,
+    db: DbOption = None,
+) -> None:
+    """Check REPO's declared lineage against weight fingerprints.
+
+    Each declared parent is confirmed, contradicted or unverifiable; a merge's recipe is
+    recovered from the weights; registry models of the same architecture are searched for
+    parents the card does not name. Crawl the family first (`lineage crawl BASE
+    --descendants`) so there is something to search. Findings and inferred edges are
+    recorded in the registry.
+
+    Examples:
+
+      lineage verify mlabonne/NeuralDaredevil-8B-abliterated
+
+      lineage verify ./models/org/merge --json
+    """
+    source, (repo_id,) = resolve_source([repo], local)
+    registry = _open_registry(db)
+    exit_code = _crawl_if_unknown(registry, source, repo_id, CrawlOptions())
+    result = verify(registry, repo_id)
+    if json_output:
+        render.print_json(result.to_dict())
+    else:
+        render.print_verification(result.to_dict())
     raise typer.Exit(exit_code)
 
 

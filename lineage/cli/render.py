@@ -91,3 +91,59 @@ def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
     for row in rows:
         table.add_row(*[_escape(cell) for cell in row])
     return table
+
+
+VERDICT_STYLE = {"confirmed": "green", "contradicted": "red", "unverifiable": "yellow"}
+SEVERITY_STYLE = {"high": "red", "warning": "yellow", "info": "dim"}
+
+
+def print_verification(data: dict[str, Any]) -> None:
+    """The verdicts, inferred parents, recovered merge and findings of ``lineage verify``."""
+    stdout.print(f"[bold]{escape(data['repo'])}[/bold] @ {short(data['revision'])}")
+    declared = Table("declared parent", "verdict", "score", "reason", title="Declared lineage")
+    for row in data["declared"]:
+        style = VERDICT_STYLE.get(row["status"], "")
+        score = "" if row["score"] is None else f"{row['score']:.3f}"
+        declared.add_row(
+            escape(row["parent"]),
+            f"[{style}]{row['status']}[/{style}]",
+            score,
+            escape(row["reason"]),
+        )
+    if data["declared"]:
+        stdout.print(declared)
+    else:
+        stdout.print("no declared parents")
+    if data["inferred"]:
+        inferred = Table("inferred parent", "relation", "confidence", "why", title="From weights")
+        for row in data["inferred"]:
+            inferred.add_row(
+                escape(row["parent"]),
+                row["relation"],
+                f"{row['confidence']:.2f}",
+                escape(row["reason"]),
+            )
+        stdout.print(inferred)
+    merge = data.get("merge")
+    if merge:
+        coefficients = ", ".join(f"{escape(k)} {v:g}" for k, v in merge["coefficients"].items())
+        line = f"merge: {merge['method']} ({coefficients}), residual {merge['residual']:.2g}"
+        if merge.get("t") is not None:
+            line += f", t {merge['t']:g}"
+        if merge.get("density"):
+            line += ", density " + ", ".join(f"{v:g}" for v in merge["density"].values())
+        stdout.print(line, highlight=False)
+    if data.get("merged_lora"):
+        lora = data["merged_lora"]
+        stdout.print(
+            f"merged LoRA of rank {lora['rank']} on {', '.join(lora['modules'])} "
+            f"(Δ from {escape(lora['parent'])})",
+            highlight=False,
+        )
+    for finding in data["findings"]:
+        style = SEVERITY_STYLE.get(finding["severity"], "")
+        stdout.print(
+            f"[{style}]{finding['severity']}[/{style}] {finding['kind']}: "
+            f"{escape(finding['message'])}",
+            highlight=False,
+        )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from lineage.records import ModelSnapshot
+from lineage.safetensors_header import ByteRangeReader
 
 # repo id -> commit shas already recorded in full; lets a source skip re-reading files.
 KnownRevisions = Mapping[str, frozenset[str]]
@@ -35,4 +36,8 @@ class Source(Protocol):
 
     def children(self, repo_id: str) -> list[str]:
         """Repo ids that declare ``repo_id`` as a base model (direct children only)."""
+        ...
+
+    def range_reader(self, repo_id: str, filename: str, sha: str) -> ByteRangeReader:
+        """Byte ranges of one file of ``repo_id`` at commit ``sha`` (for fingerprints)."""
         ...

@@ -146,6 +146,11 @@ class LocalSource:
             repo_id, files, source=self.name, revision=sha, last_modified=files.last_modified()
         )
 
+    def range_reader(self, repo_id: str, filename: str, sha: str) -> ByteRangeReader:
+        """Byte ranges of a file in the repo's folder (``sha`` is the folder's content hash:
+        local files have no history, so the file as it is now is read)."""
+        return LocalRepoFiles(repo_id, self.folder_of(repo_id)).range_reader(filename)
+
     def repo_ids(self) -> list[str]:
         """Every repo in the tree: ``<org>/<name>`` folders, or ``<name>`` model folders."""
         found: list[str] = []
