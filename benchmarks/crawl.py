@@ -125,9 +125,9 @@ def run_once(endpoint: str, conn, workers: int, workdir: Path) -> tuple[float, i
     conn.send("reset")
     conn.recv()
     started = time.perf_counter()
-    report = crawl(
-        registry, source, [ROOT], CrawlOptions(descendants=True, workers=workers, max_nodes=100_000)
-    )
+    # Metadata only: weight fingerprints have a benchmark of their own (benchmarks/fingerprint.py).
+    options = CrawlOptions(descendants=True, workers=workers, max_nodes=100_000, fingerprint=False)
+    report = crawl(registry, source, [ROOT], options)
     elapsed = time.perf_counter() - started
     if not report.ok:
         raise SystemExit(f"crawl with {workers} worker(s) failed: {report.problems[:3]}")

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from sqlalchemy import insert
-from sqlmodel import Session, col, delete, select
+from sqlalchemy import Row, Table, bindparam, event, insert, update
+from sqlmodel import Session, SQLModel, col, delete, select
 
 from lineage.records import (
     NODE_STATUSES,
@@ -52,7 +52,39 @@ CRAWL_STATUSES: tuple[str, ...] = ("running", "ok", "failed", "interrupted")
 EVENT_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 MAX_NODE_ID_CHARS = 512  # a hostile card can name a "parent" of any length
 MAX_MESSAGE_CHARS = 2000
-_MODEL_CACHE = "lineage.registry.models"  # key in Session.info, lives as long as the session
+_MODEL_IDS = "lineage.registry.model_ids"  # key in Session.info, lives as long as the session
+
+# The hot write path uses the tables directly (Core): an ORM object and a flush per row cost
+# more than everything else a crawl does on its single writing thread.
+_MODEL: Table = Model.__table__  # type: ignore[assignment]
+_REVISION: Table = Revision.__table__  # type: ignore[assignment]
+_EDGE: Table = Edge.__table__  # type: ignore[assignment]
+_EDGE_EVIDENCE: Table = EdgeEvidence.__table__  # type: ignore[assignment]
+_CRAWL_EVENT: Table = CrawlEvent.__table__  # type: ignore[assignment]
+# Statements built once, parameters bound per call: building and hashing a statement on
+# every call cost about as much as running it.
+_INSERT = {cls: insert(cls.__table__) for cls in (Model, Revision, Edge)}  # type: ignore[attr-defined]
+_UPDATE_BY_ID = {
+    cls: update(cls.__table__).where(cls.__table__.c.id == bindparam("row_id"))  # type: ignore[attr-defined]
+    for cls in (Model, Revision, Edge)
+}
+_INSERT_EVIDENCE = insert(_EDGE_EVIDENCE)
+_INSERT_EVENT = insert(_CRAWL_EVENT)
+_MODEL_ID = select(_MODEL.c.repo_id, _MODEL.c.id).where(_MODEL.c.repo_id == bindparam("repo_id"))
+_MODEL_IDS = select(_MODEL.c.repo_id, _MODEL.c.id).where(
+    _MODEL.c.repo_id.in_(bindparam("repo_ids", expanding=True))
+)
+_REVISION_BY_SHA = select(_REVISION.c.id, _REVISION.c.status).where(
+    _REVISION.c.model_id == bindparam("model_id"), _REVISION.c.sha == bindparam("sha")
+)
+_HEAD_STATUS = (
+    select(_REVISION.c.status)
+    .join(_MODEL, _MODEL.c.head_revision_id == _REVISION.c.id)
+    .where(_MODEL.c.id == bindparam("model_id"))
+)
+_EDGES_OF = select(_EDGE.c.parent_model_id, _EDGE.c.declared, _EDGE.c.id).where(
+    _EDGE.c.child_revision_id == bindparam("revision_id")
+)
 
 _SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key", re.I)
 _HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
@@ -72,39 +104,63 @@ def record_snapshot(
     model's head moves to this revision when it is ``ok`` (or no good head exists), so a
     failed fetch of a newer commit leaves the last good revision as head.
     """
+    revision_id = record_snapshot_id(session, snapshot, crawl_id=crawl_id)
+    return None if revision_id is None else _loaded(session, Revision, revision_id)
+
+
+def record_snapshot_id(
+    session: Session, snapshot: ModelSnapshot, *, crawl_id: int | None = None
+) -> int | None:
+    """``record_snapshot`` returning the revision's id instead of reading its row back.
+
+    The crawler's path: it records thousands of snapshots from one thread and never looks
+    at the rows, so everything here is a Core statement (no ORM objects, no flushes).
+    """
     _check_status(snapshot.status, NODE_STATUSES)
-    _prefetch_models(session, [snapshot.repo_id, *(link.parent for link in snapshot.parents)])
-    model = _get_or_create_model(session, snapshot.repo_id, source=snapshot.source)
-    model.source = snapshot.source
-    model.status = snapshot.status
-    model.status_reason = _one_line(snapshot.status_reason)
-    model.last_checked = utc_now()
+    session.flush()  # pending ORM changes first: the statements below bypass the unit of work
+    repo_id = _node_id(snapshot.repo_id)
+    known = _prefetch_models(session, [repo_id, *(link.parent for link in snapshot.parents)])
+    now = utc_now()
+    model_values: dict[str, Any] = {
+        "source": snapshot.source,
+        "status": snapshot.status,
+        "status_reason": _one_line(snapshot.status_reason),
+        "last_checked": now,
+    }
     if crawl_id is not None:
-        model.last_crawl_id = crawl_id
+        model_values["last_crawl_id"] = crawl_id
+    model_id = known.get(repo_id)
+    created = model_id is None
+    if model_id is None:
+        model_id = _insert_model(session, repo_id, model_values | {"first_seen": now})
     if not snapshot.revision:
-        session.flush()
+        if not created:
+            _update(session, Model, model_id, model_values)
         return None
 
-    revision = _find_revision(session, model, snapshot.revision)
-    keep_recorded = revision is not None and revision.status == "ok"
-    if keep_recorded and (snapshot.status != "ok" or snapshot.unchanged):
-        assert revision is not None
+    sha = clean_text(snapshot.revision)
+    found = None if created else _find_revision(session, model_id, sha)
+    recorded_ok = found is not None and found.status == "ok"
+    if found is not None and recorded_ok and (snapshot.status != "ok" or snapshot.unchanged):
         if snapshot.status == "ok":
-            model.head_revision_id = revision.id
-        session.flush()
-        return revision
+            model_values["head_revision_id"] = found.id
+        _update(session, Model, model_id, model_values)
+        return found.id
 
-    if revision is None:
-        revision = Revision(model_id=_id(model), sha=clean_text(snapshot.revision))
-        session.add(revision)
-    _fill_revision(revision, snapshot, crawl_id=crawl_id)
-    session.flush()
-    _replace_edges(session, revision, snapshot.parents)
-    head = session.get(Revision, model.head_revision_id) if model.head_revision_id else None
-    if snapshot.status == "ok" or head is None or head.status != "ok":
-        model.head_revision_id = revision.id
-    session.flush()
-    return revision
+    values = _revision_values(snapshot, crawl_id=crawl_id, now=now)
+    if found is None:
+        revision_id = _insert(session, Revision, values | {"model_id": model_id, "sha": sha})
+    else:
+        revision_id = found.id
+        _update(session, Revision, revision_id, values)
+    _replace_edges(session, revision_id, snapshot.parents, new_revision=found is None)
+    if created:  # inserted with its values above; no head yet, so this one is it
+        _update(session, Model, model_id, {"head_revision_id": revision_id})
+        return revision_id
+    if snapshot.status == "ok" or _head_status(session, model_id) != "ok":
+        model_values["head_revision_id"] = revision_id
+    _update(session, Model, model_id, model_values)
+    return revision_id
 
 
 def record_failure(
@@ -135,16 +191,20 @@ def record_inferred_edge(session: Session, child: Revision, link: ParentLink) ->
     The declared edge between the same two nodes, if any, is left as it is.
     """
     inferred = dataclasses.replace(link, declared=False)
-    parent = _parent_model(session, inferred)
-    existing = session.exec(
-        select(Edge).where(
-            Edge.child_revision_id == _id(child),
-            Edge.parent_model_id == _id(parent),
-            col(Edge.declared).is_(False),
+    session.flush()
+    parent_id = _parent_model_id(session, inferred)
+    existing = session.execute(
+        select(_EDGE.c.id, _EDGE.c.position).where(
+            _EDGE.c.child_revision_id == _id(child),
+            _EDGE.c.parent_model_id == parent_id,
+            _EDGE.c.declared.is_(False),
         )
     ).first()
-    position = existing.position if existing else _next_position(session, child)
-    return _write_edge(session, _id(child), parent, inferred, position, existing)
+    edge_id, position = existing if existing else (None, _next_position(session, _id(child)))
+    evidence: list[dict[str, Any]] = []
+    edge_id = _write_edge(session, _id(child), parent_id, inferred, position, edge_id, evidence)
+    _insert_evidence(session, evidence)
+    return _loaded(session, Edge, edge_id)
 
 
 def recorded_revision(session: Session, repo_id: str, sha: str) -> Revision | None:
@@ -221,18 +281,16 @@ def log_event(
     # A Core insert, not an ORM object: the crawl log gets a line per node and per problem,
     # and building a model instance per line was most of a crawl's write time.
     session.execute(
-        insert(CrawlEvent),
-        [
-            {
-                "crawl_id": crawl_id,
-                "repo_id": repo_id,
-                "revision": revision,
-                "level": level,
-                "event": event,
-                "message": _one_line(message) or "",
-                "at": utc_now(),
-            }
-        ],
+        _INSERT_EVENT,
+        {
+            "crawl_id": crawl_id,
+            "repo_id": repo_id,
+            "revision": revision,
+            "level": level,
+            "event": event,
+            "message": _one_line(message) or "",
+            "at": utc_now(),
+        },
     )
 
 
@@ -272,139 +330,173 @@ def _get_or_create_model(
     reason: str | None = None,
 ) -> Model:
     repo_id = _node_id(node_id)
-    known, checked = _model_cache(session)
-    model = known.get(repo_id)
-    if model is None and repo_id not in checked:
-        model = session.exec(select(Model).where(Model.repo_id == repo_id)).first()
+    model_id = _prefetch_models(session, [repo_id]).get(repo_id)
+    model = session.get(Model, model_id) if model_id is not None else None
     if model is None:
         model = Model(repo_id=repo_id, source=source, status=status, status_reason=reason)
         session.add(model)
-        session.flush()  # an id now, and visible to the next lookup (a self-parent)
-    known[repo_id] = model
-    checked.add(repo_id)
+        session.flush()
+        _model_ids(session)[repo_id] = _id(model)
     return model
 
 
-def _model_cache(session: Session) -> tuple[dict[str, Model], set[str]]:
-    """Model rows already looked up in this session (and ids known to have none)."""
-    return session.info.setdefault(_MODEL_CACHE, ({}, set()))
+def _model_ids(session: Session) -> dict[str, int | None]:
+    """Model ids already looked up in this session (``None``: known to have no row).
+
+    Lives in ``Session.info``; a rollback (a savepoint's too) empties it, since the rows it
+    names may have gone with the rolled-back work.
+    """
+    return session.info.setdefault(_MODEL_IDS, {})
 
 
-def _prefetch_models(session: Session, node_ids: Iterable[str]) -> None:
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_model_ids(session: Session, previous_transaction: Any) -> None:
+    session.info.pop(_MODEL_IDS, None)
+
+
+def _prefetch_models(session: Session, node_ids: Iterable[str]) -> dict[str, int | None]:
     """Look up a node and its parents in one query instead of one query each."""
-    known, checked = _model_cache(session)
-    wanted = {_node_id(node_id) for node_id in node_ids} - checked
-    if not wanted:
-        return
-    for model in session.exec(select(Model).where(col(Model.repo_id).in_(sorted(wanted)))):
-        known[model.repo_id] = model
-    checked.update(wanted)
+    known = _model_ids(session)
+    wanted = {_node_id(node_id) for node_id in node_ids}.difference(known)
+    if wanted:
+        known.update(dict.fromkeys(wanted))
+        if len(wanted) == 1:  # the usual case: the parents were looked up with earlier nodes
+            rows = session.execute(_MODEL_ID, {"repo_id": next(iter(wanted))})
+        else:
+            rows = session.execute(_MODEL_IDS, {"repo_ids": sorted(wanted)})
+        known.update((repo_id, model_id) for repo_id, model_id in rows)
+    return known
 
 
-def _parent_model(session: Session, link: ParentLink) -> Model:
+def _insert_model(session: Session, repo_id: str, values: dict[str, Any]) -> int:
+    model_id = _insert(session, Model, values | {"repo_id": repo_id})
+    _model_ids(session)[repo_id] = model_id
+    return model_id
+
+
+def _parent_model_id(session: Session, link: ParentLink) -> int:
     """The parent's row; a new one is a ``reference`` (``missing`` if it cannot be crawled).
 
     An existing row is never touched: naming a crawled model as a parent says nothing new
     about it.
     """
+    repo_id = _node_id(link.parent)
+    model_id = _prefetch_models(session, [repo_id]).get(repo_id)
+    if model_id is not None:
+        return model_id
     if link.parent_kind == "local_path":
         status, reason = "missing", "named as a local path, which is never resolved"
     elif link.parent_kind == "invalid":
         status, reason = "missing", "named by a reference that is not a valid repo id"
     else:
         status, reason = "pending", None
-    return _get_or_create_model(
-        session, link.parent, source="reference", status=status, reason=reason
-    )
+    values = {"source": "reference", "status": status, "status_reason": reason}
+    return _insert_model(session, repo_id, values | {"first_seen": utc_now()})
 
 
-def _find_revision(session: Session, model: Model, sha: str) -> Revision | None:
-    return session.exec(
-        select(Revision).where(Revision.model_id == _id(model), Revision.sha == clean_text(sha))
-    ).first()
+def _find_revision(session: Session, model_id: int, sha: str) -> Row[tuple[int, str]] | None:
+    return session.execute(_REVISION_BY_SHA, {"model_id": model_id, "sha": sha}).first()
 
 
-def _replace_edges(session: Session, revision: Revision, parents: list[ParentLink]) -> None:
+def _head_status(session: Session, model_id: int) -> str | None:
+    """The status of the model's head revision (None: it has none)."""
+    return session.execute(_HEAD_STATUS, {"model_id": model_id}).scalar()
+
+
+def _replace_edges(
+    session: Session, revision_id: int, parents: list[ParentLink], *, new_revision: bool
+) -> None:
     """Make the revision's declared edges exactly ``parents``; keep edge ids that survive.
 
     Two links to one parent (a model listed twice, with two LoRAs) become one edge: the
     first link's fields, both links' evidence.
     """
-    existing = {
-        (edge.parent_model_id, edge.declared): edge
-        for edge in session.exec(select(Edge).where(Edge.child_revision_id == _id(revision)))
-    }
-    wanted: dict[tuple[int, bool], tuple[Model, ParentLink]] = {}
+    existing: dict[tuple[int, bool], int] = {}
+    if not new_revision:  # a revision inserted just now has no edges to look up
+        rows = session.execute(_EDGES_OF, {"revision_id": revision_id})
+        existing = {(parent_id, declared): edge_id for parent_id, declared, edge_id in rows}
+    wanted: dict[tuple[int, bool], ParentLink] = {}
     for link in parents:
-        parent = _parent_model(session, link)
-        key = (_id(parent), link.declared)
+        key = (_parent_model_id(session, link), link.declared)
         if key in wanted:
-            first = wanted[key][1]
+            first = wanted[key]
             merged = first.evidence + [e for e in link.evidence if e not in first.evidence]
-            wanted[key] = (parent, dataclasses.replace(first, evidence=merged))
+            wanted[key] = dataclasses.replace(first, evidence=merged)
         else:
-            wanted[key] = (parent, link)
-    for position, (key, (parent, link)) in enumerate(wanted.items()):
-        _write_edge(session, _id(revision), parent, link, position, existing.pop(key, None))
-    for (_, declared), edge in existing.items():
-        if declared:  # inferred edges are the fingerprint stage's to replace
-            session.exec(delete(EdgeEvidence).where(col(EdgeEvidence.edge_id) == edge.id))
-            session.delete(edge)
-    session.flush()
+            wanted[key] = link
+    evidence: list[dict[str, Any]] = []
+    for position, ((parent_id, _), link) in enumerate(wanted.items()):
+        edge_id = existing.pop((parent_id, link.declared), None)
+        _write_edge(session, revision_id, parent_id, link, position, edge_id, evidence)
+    # inferred edges are the fingerprint stage's to replace
+    gone = [edge_id for (_, declared), edge_id in existing.items() if declared]
+    if gone:
+        session.execute(delete(_EDGE_EVIDENCE).where(_EDGE_EVIDENCE.c.edge_id.in_(gone)))
+        session.execute(delete(_EDGE).where(_EDGE.c.id.in_(gone)))
+        for edge_id in gone:
+            _forget(session, Edge, edge_id)
+    _insert_evidence(session, evidence)
 
 
 def _write_edge(
     session: Session,
     child_revision_id: int,
-    parent: Model,
+    parent_id: int,
     link: ParentLink,
     position: int,
-    edge: Edge | None,
-) -> Edge:
-    is_new = edge is None
-    if edge is None:
-        edge = Edge(child_revision_id=child_revision_id, parent_model_id=_id(parent))
-        session.add(edge)
-    edge.parent_kind = link.parent_kind
-    edge.parent_revision = link.revision
-    edge.relation = link.relation or "unknown"
-    edge.declared = link.declared
-    edge.position = position
-    edge.merge_method = link.merge_method
-    edge.role = link.role
-    edge.weight = json_safe(link.weight)
-    edge.density = json_safe(link.density)
-    edge.t = json_safe(link.t)
-    edge.parameters = json_safe(dict(link.parameters))
-    edge.lora = link.lora
-    edge.confidence = link.confidence
-    session.flush()  # the edge's id, for its evidence rows
-    if not is_new:
-        session.exec(delete(EdgeEvidence).where(col(EdgeEvidence.edge_id) == edge.id))
-    if link.evidence:
-        session.execute(
-            insert(EdgeEvidence),
-            [
-                {
-                    "edge_id": _id(edge),
-                    "position": index,
-                    "source": evidence.source,
-                    "file": evidence.file,
-                    "field": evidence.field,
-                    "value": evidence.value,
-                    "declared": evidence.declared,
-                    "detail": evidence.detail,
-                }
-                for index, evidence in enumerate(link.evidence)
-            ],
-        )
-    return edge
+    edge_id: int | None,
+    evidence: list[dict[str, Any]],
+) -> int:
+    """Insert or update one edge; its evidence rows are appended to ``evidence``.
+
+    An updated edge's old evidence is deleted here; the caller inserts the new rows.
+    """
+    values = {
+        "parent_kind": link.parent_kind,
+        "parent_revision": link.revision,
+        "relation": link.relation or "unknown",
+        "declared": link.declared,
+        "position": position,
+        "merge_method": link.merge_method,
+        "role": link.role,
+        "weight": link.weight,
+        "density": link.density,
+        "t": link.t,
+        "parameters": dict(link.parameters),
+        "lora": link.lora,
+        "confidence": link.confidence,
+    }
+    if edge_id is None:
+        values |= {"child_revision_id": child_revision_id, "parent_model_id": parent_id}
+        edge_id = _insert(session, Edge, values)
+    else:
+        _update(session, Edge, edge_id, values)
+        session.execute(delete(_EDGE_EVIDENCE).where(_EDGE_EVIDENCE.c.edge_id == edge_id))
+    evidence.extend(
+        {
+            "edge_id": edge_id,
+            "position": index,
+            "source": item.source,
+            "file": item.file,
+            "field": item.field,
+            "value": item.value,
+            "declared": item.declared,
+            "detail": item.detail,
+        }
+        for index, item in enumerate(link.evidence)
+    )
+    return edge_id
 
 
-def _next_position(session: Session, revision: Revision) -> int:
-    positions = session.exec(
-        select(Edge.position).where(Edge.child_revision_id == _id(revision))
-    ).all()
+def _insert_evidence(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(_INSERT_EVIDENCE, rows)
+
+
+def _next_position(session: Session, revision_id: int) -> int:
+    positions = session.execute(
+        select(_EDGE.c.position).where(_EDGE.c.child_revision_id == revision_id)
+    ).scalars()
     return max(positions, default=-1) + 1
 
 
@@ -453,36 +545,39 @@ def edge_evidence(session: Session, edge_id: int) -> list[EdgeEvidence]:
 # -- revision content -------------------------------------------------------------------------
 
 
-def _fill_revision(revision: Revision, snapshot: ModelSnapshot, *, crawl_id: int | None) -> None:
+def _revision_values(
+    snapshot: ModelSnapshot, *, crawl_id: int | None, now: datetime
+) -> dict[str, Any]:
+    """The revision row's columns. JSON columns pass ``json_safe`` in their bind processor."""
     card = snapshot.card
-    revision.requested_revision = snapshot.requested_revision
-    revision.status = snapshot.status
-    revision.status_reason = _one_line(snapshot.status_reason)
-    revision.architecture = snapshot.architecture
-    revision.model_type = snapshot.config.model_type if snapshot.config else None
-    revision.parameter_count = snapshot.parameter_count
-    revision.hub_parameter_count = snapshot.hub_parameter_count
-    revision.license = snapshot.license
-    revision.library_name = card.library_name if card else None
-    revision.relation = snapshot.relation
-    revision.has_gguf = snapshot.has_gguf
-    revision.pickle_only = snapshot.pickle_only
-    revision.tags = json_safe(list(snapshot.tags))
-    revision.datasets = json_safe(list(card.datasets)) if card else []
-    revision.declared_evaluations = (
-        json_safe([dataclasses.asdict(e) for e in card.evaluations]) if card else []
-    )
-    revision.card = json_safe(_card_dict(card)) if card else None
-    revision.config = _as_json(snapshot.config)
-    revision.mergekit = _as_json(snapshot.mergekit)
-    revision.adapter = _as_json(snapshot.adapter)
-    revision.safetensors = _safetensors_dict(snapshot.safetensors)
-    revision.files = json_safe(list(snapshot.files))
-    revision.warnings = [_one_line(w) or "" for w in snapshot.warnings]
-    revision.created_at = _aware(snapshot.created_at)
-    revision.last_modified = _aware(snapshot.last_modified)
-    revision.crawled_at = utc_now()
-    revision.crawl_id = crawl_id
+    return {
+        "requested_revision": snapshot.requested_revision,
+        "status": snapshot.status,
+        "status_reason": _one_line(snapshot.status_reason),
+        "architecture": snapshot.architecture,
+        "model_type": snapshot.config.model_type if snapshot.config else None,
+        "parameter_count": snapshot.parameter_count,
+        "hub_parameter_count": snapshot.hub_parameter_count,
+        "license": snapshot.license,
+        "library_name": card.library_name if card else None,
+        "relation": snapshot.relation,
+        "has_gguf": snapshot.has_gguf,
+        "pickle_only": snapshot.pickle_only,
+        "tags": list(snapshot.tags),
+        "datasets": list(card.datasets) if card else [],
+        "declared_evaluations": [dataclasses.asdict(e) for e in card.evaluations] if card else [],
+        "card": _card_dict(card) if card else None,
+        "config": _as_dict(snapshot.config),
+        "mergekit": _as_dict(snapshot.mergekit),
+        "adapter": _as_dict(snapshot.adapter),
+        "safetensors": _safetensors_dict(snapshot.safetensors),
+        "files": list(snapshot.files),
+        "warnings": [_one_line(w) or "" for w in snapshot.warnings],
+        "created_at": _aware(snapshot.created_at),
+        "last_modified": _aware(snapshot.last_modified),
+        "crawled_at": now,
+        "crawl_id": crawl_id,
+    }
 
 
 def _card_dict(card: CardMetadata) -> dict[str, Any]:
@@ -491,8 +586,8 @@ def _card_dict(card: CardMetadata) -> dict[str, Any]:
     return data
 
 
-def _as_json(record: Any) -> dict[str, Any] | None:
-    return None if record is None else json_safe(dataclasses.asdict(record))
+def _as_dict(record: Any) -> dict[str, Any] | None:
+    return None if record is None else dataclasses.asdict(record)
 
 
 def _safetensors_dict(summary: SafetensorsSummary | None) -> dict[str, Any] | None:
@@ -509,7 +604,7 @@ def _safetensors_dict(summary: SafetensorsSummary | None) -> dict[str, Any] | No
         }
         for name, info in sorted(summary.tensors.items())
     }
-    return json_safe(data)
+    return data
 
 
 Record = TypeVar("Record")
@@ -600,6 +695,43 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def _insert(session: Session, cls: type[SQLModel], values: dict[str, Any]) -> int:
+    """Insert one row with a Core statement; its new id."""
+    return session.execute(_INSERT[cls], values).inserted_primary_key[0]
+
+
+def _update(session: Session, cls: type[SQLModel], row_id: int, values: dict[str, Any]) -> None:
+    """Update one row by id with a Core statement, keeping a loaded ORM copy in step."""
+    session.execute(_UPDATE_BY_ID[cls], values | {"row_id": row_id})
+    loaded = _in_session(session, cls, row_id)
+    if loaded is not None:
+        session.refresh(loaded)
+
+
+def _forget(session: Session, cls: type[SQLModel], row_id: int) -> None:
+    """Drop a row deleted by a Core statement from the session, if it was loaded."""
+    loaded = _in_session(session, cls, row_id)
+    if loaded is not None:
+        session.expunge(loaded)
+
+
+def _in_session(session: Session, cls: type[SQLModel], row_id: int) -> Any:
+    if not len(session.identity_map):  # the crawler's sessions load no ORM rows at all
+        return None
+    return session.identity_map.get(Session.identity_key(cls, row_id))
+
+
+TableRow = TypeVar("TableRow", bound=SQLModel)
+
+
+def _loaded(session: Session, cls: type[TableRow], row_id: int) -> TableRow:
+    """The ORM row ``row_id``, read fresh: Core statements may have changed it."""
+    row = session.get(cls, row_id, populate_existing=True)
+    if row is None:  # written in this transaction, so only a corrupt database gets here
+        raise LookupError(f"{cls.__name__} {row_id} is not recorded")
+    return row
 
 
 def _id(row: Model | Revision | Edge | Crawl) -> int:
