@@ -52,37 +52,41 @@ CRAWL_STATUSES: tuple[str, ...] = ("running", "ok", "failed", "interrupted")
 EVENT_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 MAX_NODE_ID_CHARS = 512  # a hostile card can name a "parent" of any length
 MAX_MESSAGE_CHARS = 2000
-_MODEL_IDS = "lineage.registry.model_ids"  # key in Session.info, lives as long as the session
+_MODEL_IDS_KEY = "lineage.registry.model_ids"  # key in Session.info, lives as long as the session
+
+
+def _table(cls: type[SQLModel]) -> Table:
+    return cls.__table__  # type: ignore[attr-defined]
+
 
 # The hot write path uses the tables directly (Core): an ORM object and a flush per row cost
 # more than everything else a crawl does on its single writing thread.
-_MODEL: Table = Model.__table__  # type: ignore[assignment]
-_REVISION: Table = Revision.__table__  # type: ignore[assignment]
-_EDGE: Table = Edge.__table__  # type: ignore[assignment]
-_EDGE_EVIDENCE: Table = EdgeEvidence.__table__  # type: ignore[assignment]
-_CRAWL_EVENT: Table = CrawlEvent.__table__  # type: ignore[assignment]
+_MODEL, _REVISION, _EDGE = _table(Model), _table(Revision), _table(Edge)
+_EDGE_EVIDENCE, _CRAWL_EVENT = _table(EdgeEvidence), _table(CrawlEvent)
 # Statements built once, parameters bound per call: building and hashing a statement on
 # every call cost about as much as running it.
-_INSERT = {cls: insert(cls.__table__) for cls in (Model, Revision, Edge)}  # type: ignore[attr-defined]
+_INSERT = {cls: insert(_table(cls)) for cls in (Model, Revision, Edge)}
 _UPDATE_BY_ID = {
-    cls: update(cls.__table__).where(cls.__table__.c.id == bindparam("row_id"))  # type: ignore[attr-defined]
+    cls: update(_table(cls)).where(_table(cls).c.id == bindparam("row_id"))
     for cls in (Model, Revision, Edge)
 }
 _INSERT_EVIDENCE = insert(_EDGE_EVIDENCE)
 _INSERT_EVENT = insert(_CRAWL_EVENT)
-_MODEL_ID = select(_MODEL.c.repo_id, _MODEL.c.id).where(_MODEL.c.repo_id == bindparam("repo_id"))
-_MODEL_IDS = select(_MODEL.c.repo_id, _MODEL.c.id).where(
+_SELECT_MODEL_ID = select(_MODEL.c.repo_id, _MODEL.c.id).where(
+    _MODEL.c.repo_id == bindparam("repo_id")
+)
+_SELECT_MODEL_IDS = select(_MODEL.c.repo_id, _MODEL.c.id).where(
     _MODEL.c.repo_id.in_(bindparam("repo_ids", expanding=True))
 )
-_REVISION_BY_SHA = select(_REVISION.c.id, _REVISION.c.status).where(
+_SELECT_REVISION = select(_REVISION.c.id, _REVISION.c.status).where(
     _REVISION.c.model_id == bindparam("model_id"), _REVISION.c.sha == bindparam("sha")
 )
-_HEAD_STATUS = (
+_SELECT_HEAD_STATUS = (
     select(_REVISION.c.status)
     .join(_MODEL, _MODEL.c.head_revision_id == _REVISION.c.id)
     .where(_MODEL.c.id == bindparam("model_id"))
 )
-_EDGES_OF = select(_EDGE.c.parent_model_id, _EDGE.c.declared, _EDGE.c.id).where(
+_SELECT_EDGES = select(_EDGE.c.parent_model_id, _EDGE.c.declared, _EDGE.c.id).where(
     _EDGE.c.child_revision_id == bindparam("revision_id")
 )
 
@@ -346,12 +350,12 @@ def _model_ids(session: Session) -> dict[str, int | None]:
     Lives in ``Session.info``; a rollback (a savepoint's too) empties it, since the rows it
     names may have gone with the rolled-back work.
     """
-    return session.info.setdefault(_MODEL_IDS, {})
+    return session.info.setdefault(_MODEL_IDS_KEY, {})
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _forget_model_ids(session: Session, previous_transaction: Any) -> None:
-    session.info.pop(_MODEL_IDS, None)
+    session.info.pop(_MODEL_IDS_KEY, None)
 
 
 def _prefetch_models(session: Session, node_ids: Iterable[str]) -> dict[str, int | None]:
@@ -361,9 +365,9 @@ def _prefetch_models(session: Session, node_ids: Iterable[str]) -> dict[str, int
     if wanted:
         known.update(dict.fromkeys(wanted))
         if len(wanted) == 1:  # the usual case: the parents were looked up with earlier nodes
-            rows = session.execute(_MODEL_ID, {"repo_id": next(iter(wanted))})
+            rows = session.execute(_SELECT_MODEL_ID, {"repo_id": next(iter(wanted))})
         else:
-            rows = session.execute(_MODEL_IDS, {"repo_ids": sorted(wanted)})
+            rows = session.execute(_SELECT_MODEL_IDS, {"repo_ids": sorted(wanted)})
         known.update((repo_id, model_id) for repo_id, model_id in rows)
     return known
 
@@ -395,12 +399,12 @@ def _parent_model_id(session: Session, link: ParentLink) -> int:
 
 
 def _find_revision(session: Session, model_id: int, sha: str) -> Row[tuple[int, str]] | None:
-    return session.execute(_REVISION_BY_SHA, {"model_id": model_id, "sha": sha}).first()
+    return session.execute(_SELECT_REVISION, {"model_id": model_id, "sha": sha}).first()
 
 
 def _head_status(session: Session, model_id: int) -> str | None:
     """The status of the model's head revision (None: it has none)."""
-    return session.execute(_HEAD_STATUS, {"model_id": model_id}).scalar()
+    return session.execute(_SELECT_HEAD_STATUS, {"model_id": model_id}).scalar()
 
 
 def _replace_edges(
@@ -413,7 +417,7 @@ def _replace_edges(
     """
     existing: dict[tuple[int, bool], int] = {}
     if not new_revision:  # a revision inserted just now has no edges to look up
-        rows = session.execute(_EDGES_OF, {"revision_id": revision_id})
+        rows = session.execute(_SELECT_EDGES, {"revision_id": revision_id})
         existing = {(parent_id, declared): edge_id for parent_id, declared, edge_id in rows}
     wanted: dict[tuple[int, bool], ParentLink] = {}
     for link in parents:
