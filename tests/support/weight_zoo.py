@@ -64,6 +64,7 @@ from peft import LoraConfig, get_peft_model
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from lineage.example import quiet_progress_bars, tiny_llama, tiny_llama_config, write_card
+from tests.support.zoo import fill_card_bases
 
 ORG = "wz"
 ROLES: tuple[str, ...] = (
@@ -607,23 +608,9 @@ _UNLINKED_REPO_ID = re.compile(
 
 
 def _fill_card_bases(card: str, config: MergeConfiguration) -> str:
-    """What mergekit writes when the models are Hub repos (it lists no local path).
-
-    mergekit orders ``base_model`` and the "Models Merged" bullets as a Python set iterates;
-    sorting picks one order it can produce and keeps the bytes stable.
-    """
-    bases = sorted({reference.model.path for reference in config.referenced_models()})
-    if "base_model: []\n" not in card:
-        raise AssertionError("mergekit's card no longer starts with 'base_model: []'")
-    card = card.replace("base_model: []\n", yaml.dump({"base_model": bases}), 1)
-    card = _UNLINKED_REPO_ID.sub(lambda found: f"[{found[0]}]({HUB_URL}/{found[0]})", card)
-    lines = card.split("\n")
-    start = lines.index("The following models were included in the merge:") + 1
-    end = start
-    while end < len(lines) and lines[end].startswith("* "):
-        end += 1
-    lines[start:end] = sorted(lines[start:end])
-    return "\n".join(lines)
+    """What mergekit writes when the models are Hub repos, with its links to the Hub."""
+    card = fill_card_bases(card, config)
+    return _UNLINKED_REPO_ID.sub(lambda found: f"[{found[0]}]({HUB_URL}/{found[0]})", card)
 
 
 # --- adapter --------------------------------------------------------------------------------

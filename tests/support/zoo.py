@@ -249,10 +249,10 @@ def _merge(zoo: Zoo, role: str, lora_cache: Path) -> None:
     (out / "mergekit_config.yml").write_text(published_yaml, encoding="utf-8")
     card = _publish(zoo, (out / "README.md").read_text(encoding="utf-8"))
     published = MergeConfiguration.model_validate(yaml.safe_load(published_yaml))
-    (out / "README.md").write_text(_fill_card_bases(card, published), encoding="utf-8")
+    (out / "README.md").write_text(fill_card_bases(card, published), encoding="utf-8")
 
 
-def _fill_card_bases(card: str, config: MergeConfiguration) -> str:
+def fill_card_bases(card: str, config: MergeConfiguration) -> str:
     """What mergekit would have written had the models been Hub repos.
 
     With local paths mergekit writes ``base_model: []``; with repo ids it lists every model
