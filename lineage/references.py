@@ -17,6 +17,12 @@ import re
 from collections.abc import Callable
 
 from lineage.errors import InvalidReferenceError
+from lineage.local_refs import (
+    hub_candidate,
+    is_bare_name,
+    is_working_folder,
+    normalise_local_path,
+)
 from lineage.records import ModelReference
 
 MAX_REPO_PART_CHARS = 96
@@ -71,7 +77,8 @@ def parse_reference(raw: str) -> ModelReference:
     if _has_control_chars(text):
         return _invalid(text, "contains control characters")
     if text.lower().startswith("file://") or _looks_like_local_path(text):
-        return ModelReference(raw=text, kind="local_path")
+        path, plus, lora = text.partition("+")  # mergekit's model+lora, paths included
+        return _local(text, path.strip(), lora=lora.strip() or None if plus else None)
 
     hub_path = _strip_hub_url(text)
     if hub_path is not None:
@@ -91,9 +98,29 @@ def parse_reference(raw: str) -> ModelReference:
         lora_problem = _lora_problem(lora)
         if lora_problem:
             return _invalid(text, lora_problem)
-    if _looks_like_local_path(model_part) or model_part.partition("@")[0].count("/") >= 2:
-        return ModelReference(raw=text, kind="local_path", lora=lora or None)
+    name = model_part.partition("@")[0]
+    if _looks_like_local_path(model_part) or name.count("/") >= 2 or name.endswith("/"):
+        return _local(text, model_part, lora=lora or None)
+    if (is_bare_name(name) or is_working_folder(name)) and not _repo_id_problem(name):
+        # A namespace-less name in a recipe is a folder next to where mergekit ran (it tries
+        # the path first); the Hub has had no namespace-less repos for years.
+        return _local(text, model_part, lora=lora or None)
     return _repo_reference(text, model_part, lora=lora or None)
+
+
+def _local(raw: str, path: str | None = None, *, lora: str | None = None) -> ModelReference:
+    """A local reference, normalised, with the Hub repo its name plausibly maps to."""
+    path = path if path is not None else raw
+    candidate = hub_candidate(path)
+    return ModelReference(
+        raw=raw,
+        kind="local_path",
+        lora=lora,
+        local_path=normalise_local_path(path),
+        candidate=candidate.repo_id if candidate else None,
+        candidate_revision=candidate.revision if candidate else None,
+        candidate_confidence=candidate.confidence if candidate else None,
+    )
 
 
 # ----------------------------------------------------------------------------- helpers

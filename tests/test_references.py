@@ -7,6 +7,7 @@ from huggingface_hub.errors import HFValidationError
 from huggingface_hub.utils import validate_repo_id as hub_validate_repo_id
 
 from lineage.errors import InvalidReferenceError
+from lineage.local_refs import normalise_local_path
 from lineage.references import (
     MAX_REFERENCE_CHARS,
     parse_reference,
@@ -207,7 +208,9 @@ def test_local_paths(raw: str) -> None:
     reference = parse_reference(raw)
     assert reference.kind == "local_path"
     assert reference.repo_id is None
-    assert reference.node_id == raw
+    assert reference.raw == raw
+    # The node is the normalised path (one folder written two ways is one node).
+    assert reference.node_id == normalise_local_path(raw.split("+")[0])
 
 
 @pytest.mark.parametrize(
