@@ -14,7 +14,9 @@ failure into a one-line ``MalformedFileError`` that names the repo and file.
 
 from __future__ import annotations
 
+import itertools
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -227,3 +229,140 @@ def _yaml_problem(exc: yaml.YAMLError, first_line: int) -> str:
         # "while parsing a flow sequence" and where it started: often where the mistake is.
         problem += f" ({exc.context}{at(exc.context_mark)})"
     return problem
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """One document of a YAML stream, as data, with where it starts in its file.
+
+    ``split_from_duplicates`` marks a document cut out of a mapping whose top-level keys
+    repeat (two configs pasted back to back); ``duplicate_keys`` lists keys repeated deeper
+    down, where only the last value is what a YAML reader keeps.
+    """
+
+    data: Any
+    line: int
+    split_from_duplicates: bool = False
+    duplicate_keys: tuple[str, ...] = ()
+
+
+def load_yaml_documents(
+    text: str,
+    *,
+    repo_id: str | None,
+    filename: str,
+    what: str = "YAML",
+    first_line: int = 1,
+) -> list[YamlDocument]:
+    """Every document of a YAML stream (``---`` between documents), bounded like ``load_yaml``.
+
+    A top-level mapping whose keys repeat is split where the first key comes again: such a
+    mapping is two configurations written back to back, and a plain YAML reader would keep
+    only the last value of each key, silently mixing the two.
+    """
+    loader = JsonCompatibleLoader(text)
+    lines = text.splitlines()
+    documents: list[YamlDocument] = []
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            if node is None:
+                continue
+            _check_expanded_size(node, repo_id=repo_id, filename=filename, what=what)
+            groups = _split_repeated_keys(node, lines)
+            for group in groups:
+                documents.append(
+                    YamlDocument(
+                        data=loader.construct_document(group),
+                        line=group.start_mark.line + first_line,
+                        split_from_duplicates=len(groups) > 1,
+                        duplicate_keys=tuple(_nested_duplicates(group)),
+                    )
+                )
+    except yaml.YAMLError as exc:
+        raise MalformedFileError(
+            f"malformed {what}: {_yaml_problem(exc, first_line)}", repo_id=repo_id, file=filename
+        ) from None
+    except RecursionError:
+        raise MalformedFileError(
+            f"malformed {what}: nested too deeply", repo_id=repo_id, file=filename
+        ) from None
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise MalformedFileError(
+            f"malformed {what}: {' '.join(str(exc).split())}", repo_id=repo_id, file=filename
+        ) from None
+    finally:
+        loader.dispose()
+    return documents
+
+
+def _split_repeated_keys(node: yaml.Node, lines: list[str]) -> list[yaml.Node]:
+    """A top-level mapping cut into runs of distinct keys; any other node as it is.
+
+    When a key comes again, the second configuration began somewhere after the key's first
+    occurrence: at the last key there that follows a blank or comment line (how people
+    separate pasted configs), else at the repeated key itself.
+    """
+    if not isinstance(node, yaml.MappingNode):
+        return [node]
+    pairs = node.value
+    starts = [0]
+    first_seen: dict[Any, int] = {}
+    for index, (key_node, _) in enumerate(pairs):
+        key = key_node.value if isinstance(key_node, yaml.ScalarNode) else id(key_node)
+        if key in first_seen:
+            separated = [
+                i
+                for i in range(first_seen[key] + 1, index + 1)
+                if _follows_separator(lines, pairs[i][0].start_mark.line)
+            ]
+            start = separated[-1] if separated else index
+            starts.append(start)
+            first_seen = {
+                (k.value if isinstance(k, yaml.ScalarNode) else id(k)): i
+                for i, (k, _) in enumerate(pairs[start : index + 1], start=start)
+            }
+            continue
+        first_seen[key] = index
+    if len(starts) == 1:
+        return [node]
+    bounds = [*starts, len(pairs)]
+    return [
+        yaml.MappingNode(
+            node.tag,
+            pairs[begin:end],
+            start_mark=pairs[begin][0].start_mark,
+            end_mark=pairs[end - 1][1].end_mark,
+            flow_style=node.flow_style,
+        )
+        for begin, end in itertools.pairwise(bounds)
+    ]
+
+
+def _follows_separator(lines: list[str], line: int) -> bool:
+    """Whether the line before ``line`` (0-based) is blank or a comment."""
+    if line == 0 or line > len(lines):
+        return False
+    previous = lines[line - 1].strip()
+    return not previous or previous.startswith("#")
+
+
+def _nested_duplicates(root: yaml.Node) -> list[str]:
+    """'key (line N)' for each mapping key below the top level that repeats in its mapping."""
+    found: list[str] = []
+    seen_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, True)]
+    while stack:
+        node, top = stack.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            keys: set[str] = set()
+            for key_node, _ in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and not top:
+                    if key_node.value in keys:
+                        found.append(f"{key_node.value} (line {key_node.start_mark.line + 1})")
+                    keys.add(key_node.value)
+        stack.extend((child, False) for child in _children(node))
+    return found

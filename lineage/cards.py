@@ -11,33 +11,27 @@ lineage-relevant fields and tolerates anything else a card may hold.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from lineage.bounded import MIB, as_text, load_yaml, type_name
 from lineage.errors import MalformedFileError
-from lineage.records import CardMetadata, DeclaredEvaluation
+from lineage.prose import find_prose_mentions, says_merged, says_trained
+from lineage.recipes import find_recipe_blocks, read_recipes
+from lineage.records import CardMetadata, DeclaredEvaluation, RecipeBlock
 
 MAX_CARD_BYTES = 2 * MIB
 BASE_MODEL_RELATIONS: tuple[str, ...] = ("adapter", "merge", "quantized", "finetune")
-
-# Patterns run on single lines and cannot backtrack much: cards are hostile, and a regex
-# over the whole text (like huggingface_hub's front-matter one) can take quadratic time.
-_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*)$")
-_MERGEKIT_SENTENCE = "yaml configuration was used to produce this model"
-_MERGE_METHOD_KEY = re.compile(r"^[ \t]*merge_method[ \t]*:", re.MULTILINE)
 
 
 def parse_model_card(
     text: str | bytes, *, repo_id: str | None = None, filename: str = "README.md"
 ) -> CardMetadata:
-    """Parse README.md: front matter (if any) and the mergekit YAML block of the body."""
+    """Parse README.md: front matter (if any), and the recipes and prose of the body."""
     text = as_text(text, repo_id=repo_id, filename=filename, max_bytes=MAX_CARD_BYTES)
     split = _split_front_matter(text)
     if split is None:
         return card_metadata_from_dict({}, repo_id=repo_id, body=text)
-    front_matter, first_line, body = split
+    front_matter, first_line, body, body_line = split
     data = load_yaml(
         front_matter,
         repo_id=repo_id,
@@ -51,7 +45,9 @@ def parse_model_card(
         raise MalformedFileError(
             f"front matter is {type_name(data)}, not a mapping", repo_id=repo_id, file=filename
         )
-    return card_metadata_from_dict(data, repo_id=repo_id, body=body, filename=filename)
+    return card_metadata_from_dict(
+        data, repo_id=repo_id, body=body, filename=filename, body_line=body_line
+    )
 
 
 def card_metadata_from_dict(
@@ -60,14 +56,22 @@ def card_metadata_from_dict(
     repo_id: str | None = None,
     body: str | None = None,
     filename: str = "README.md",
+    body_line: int = 1,
 ) -> CardMetadata:
-    """Normalise a card's metadata mapping (front matter, or the Hub's ``cardData``)."""
+    """Normalise a card's metadata mapping (front matter, or the Hub's ``cardData``).
+
+    With the ``body``, also every recipe block in it (the final one as ``mergekit_yaml``),
+    the parents its prose names, and a warning for each block that does not parse.
+    """
     if not isinstance(data, dict):
         raise MalformedFileError(
             f"card metadata is {type_name(data)}, not a mapping", repo_id=repo_id, file=filename
         )
     relation = data.get("base_model_relation")
     relation = relation.strip().lower() if isinstance(relation, str) else None
+    blocks = find_recipe_blocks(body, first_line=body_line) if body else []
+    stages = read_recipes(blocks, repo_id=repo_id, filename=filename)
+    final_block = _block_of(blocks, stages.final.source_line) if stages.final else None
     return CardMetadata(
         base_models=_strings(data.get("base_model")),
         base_model_relation=relation if relation in BASE_MODEL_RELATIONS else None,
@@ -77,8 +81,13 @@ def card_metadata_from_dict(
         datasets=_strings(data.get("datasets")),
         pipeline_tag=_string(data.get("pipeline_tag")),
         evaluations=declared_evaluations(data.get("model-index")),
-        mergekit_yaml=extract_mergekit_yaml(body) if body else None,
+        mergekit_yaml=final_block.text if final_block else None,
         front_matter={str(key): value for key, value in data.items()},
+        recipe_blocks=blocks,
+        prose_mentions=find_prose_mentions(body, first_line=body_line) if body else [],
+        says_trained=says_trained(body) if body else False,
+        says_merged=says_merged(body) if body else False,
+        warnings=stages.warnings,
     )
 
 
@@ -112,28 +121,26 @@ def declared_evaluations(model_index: Any) -> list[DeclaredEvaluation]:
 
 
 def extract_mergekit_yaml(body: str) -> str | None:
-    """The mergekit configuration block of a card body, or None.
+    """The YAML of the model's own (final) mergekit recipe in a card body, or None."""
+    return card_metadata_from_dict({}, body=body).mergekit_yaml
 
-    mergekit writes "### Configuration", then "The following YAML configuration was used to
-    produce this model:", then a ```yaml block. A block in such a section is preferred; else
-    the first yaml block anywhere that sets ``merge_method``.
-    """
-    fallback: str | None = None
-    for block, in_configuration_section in _yaml_blocks(body):
-        if not _MERGE_METHOD_KEY.search(block):
-            continue
-        if in_configuration_section:
-            return block
-        if fallback is None:
-            fallback = block
-    return fallback
+
+def _block_of(blocks: list[RecipeBlock], line: int | None) -> RecipeBlock | None:
+    """The block holding the document that starts at ``line``: the last one starting at or
+    before it. A block of several documents is the whole block (as mergekit-mega reads it)."""
+    found = None
+    for block in blocks:
+        if line is not None and block.line <= line:
+            found = block
+    return found
 
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def _split_front_matter(text: str) -> tuple[str, int, str] | None:
-    """(front matter, its first line number, body), or None when the card has none.
+def _split_front_matter(text: str) -> tuple[str, int, str, int] | None:
+    """(front matter, its first line, body, the body's first line), or None when the card
+    has none.
 
     As huggingface_hub reads cards: blank lines may precede the opening ``---``; the front
     matter ends at the next ``---`` line. An unclosed front matter is no front matter.
@@ -147,39 +154,8 @@ def _split_front_matter(text: str) -> tuple[str, int, str] | None:
     for end in range(start + 1, len(lines)):
         if lines[end].rstrip() == "---":
             front_matter = "".join(lines[start + 1 : end])
-            return front_matter, start + 2, "".join(lines[end + 1 :])
+            return front_matter, start + 2, "".join(lines[end + 1 :]), end + 2
     return None
-
-
-def _yaml_blocks(body: str) -> list[tuple[str, bool]]:
-    """Fenced yaml (or unlabelled) code blocks, each with whether it follows a configuration
-    heading or mergekit's sentence. Scans line by line: linear in the card's size."""
-    blocks: list[tuple[str, bool]] = []
-    in_configuration_section = False
-    fence: str | None = None
-    language = ""
-    lines: list[str] = []
-    for line in body.splitlines():
-        if fence is not None:
-            stripped = line.strip()
-            if stripped.startswith(fence[0] * len(fence)) and not stripped.strip(fence[0]):
-                if language in ("yaml", "yml", ""):
-                    blocks.append(("\n".join(lines).strip("\n") + "\n", in_configuration_section))
-                fence, lines = None, []
-            else:
-                lines.append(line)
-            continue
-        opening = _FENCE_OPEN.match(line)
-        info = opening.group(2).strip() if opening else ""
-        if opening and not (opening.group(1)[0] == "`" and "`" in info):
-            fence, language = opening.group(1), (info.split() or [""])[0].lower()
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            in_configuration_section = "configuration" in heading.group(1).lower()
-        elif _MERGEKIT_SENTENCE in line.lower():
-            in_configuration_section = True
-    return blocks
 
 
 def _license(data: dict[str, Any]) -> str | None:

@@ -24,6 +24,7 @@ from lineage.records import CardMetadata, MergeModelEntry, MergeRecipe, Paramete
 
 MAX_MERGEKIT_CONFIG_BYTES = 1 * MIB
 MERGE_PARAMETERS: tuple[str, ...] = ("weight", "density", "t")
+CARD_FILE = "README.md"
 
 _SCALAR_TYPES = (bool, int, float, str)
 
@@ -157,22 +158,71 @@ class MergeConfiguration(BaseModel):
         return self
 
 
+class Expert(BaseModel):
+    """One expert of a mergekit-moe config (``mergekit/moe/config.py``)."""
+
+    source_model: Reference
+    positive_prompts: list[str] | None = None
+    negative_prompts: list[str] | None = None
+    noise_scale: float | None = None
+    residual_scale: float | None = None
+
+
+class MoEConfiguration(BaseModel):
+    """mergekit-moe's schema: a base model's attention and norms, experts' MLPs, a gate."""
+
+    base_model: Reference
+    experts: list[Expert]
+    gate_mode: str = "hidden"
+    dtype: str | None = None
+    experts_per_token: int = 2
+    shared_experts: list[Expert] | None = None
+    architecture: str | None = None
+
+
+def is_recipe_mapping(data: Any) -> bool:
+    """Whether a YAML mapping means to be a mergekit (or mergekit-moe) configuration."""
+    return isinstance(data, dict) and ("merge_method" in data or "experts" in data)
+
+
 def parse_mergekit_config(
     text: str | bytes, *, repo_id: str | None = None, filename: str = "mergekit_config.yml"
 ) -> MergeRecipe:
     """Parse and validate a mergekit YAML configuration into a ``MergeRecipe``."""
     text = as_text(text, repo_id=repo_id, filename=filename, max_bytes=MAX_MERGEKIT_CONFIG_BYTES)
     data = load_yaml(text, repo_id=repo_id, filename=filename, what="mergekit config")
+    return recipe_from_mapping(data, repo_id=repo_id, filename=filename)
+
+
+def recipe_from_mapping(
+    data: Any, *, repo_id: str | None = None, filename: str = "mergekit_config.yml"
+) -> MergeRecipe:
+    """A validated ``MergeRecipe`` from one YAML document: mergekit, mergekit-moe, or a
+    mergekit-mega stage (a mergekit config with a ``name``)."""
     if not isinstance(data, dict):
         raise MalformedFileError(
             f"mergekit config is {type_name(data)}, not a mapping", repo_id=repo_id, file=filename
         )
+    name = data.get("name") if isinstance(data.get("name"), str) else None
+    config_data = {key: value for key, value in data.items() if key != "name"}
+    is_moe = "experts" in config_data and "merge_method" not in config_data
     try:
-        config = MergeConfiguration.model_validate(data)
+        if is_moe:
+            recipe = _moe_recipe(MoEConfiguration.model_validate(config_data))
+        else:
+            recipe = _merge_recipe(MergeConfiguration.model_validate(config_data), config_data)
     except ValidationError as exc:
+        what = "mergekit-moe config" if is_moe else "mergekit config"
         raise MalformedFileError(
-            f"invalid mergekit config: {_validation_summary(exc)}", repo_id=repo_id, file=filename
+            f"invalid {what}: {_validation_summary(exc)}", repo_id=repo_id, file=filename
         ) from None
+    recipe.name = name
+    recipe.source_file = filename
+    recipe.raw = data
+    return recipe
+
+
+def _merge_recipe(config: MergeConfiguration, data: dict[str, Any]) -> MergeRecipe:
     return MergeRecipe(
         merge_method=config.merge_method,
         base_model=config.base_model or _first_slice_base(config),
@@ -181,8 +231,22 @@ def parse_mergekit_config(
         dtype=config.dtype,
         parameters=dict(config.parameters or {}),
         tokenizer_source=config.tokenizer_source,
-        source_file=filename,
-        raw=data,
+    )
+
+
+def _moe_recipe(config: MoEConfiguration) -> MergeRecipe:
+    experts = [*config.experts, *(config.shared_experts or [])]
+    return MergeRecipe(
+        merge_method="moe",
+        base_model=config.base_model,
+        models=[MergeModelEntry(reference=expert.source_model) for expert in experts],
+        dtype=config.dtype,
+        options={
+            "gate_mode": config.gate_mode,
+            "experts_per_token": config.experts_per_token,
+            "experts": len(config.experts),
+            "shared_experts": len(config.shared_experts or []),
+        },
     )
 
 
@@ -194,7 +258,7 @@ def recipe_from_card(card: CardMetadata, *, repo_id: str | None = None) -> Merge
     """
     if not card.mergekit_yaml:
         return None
-    return parse_mergekit_config(card.mergekit_yaml, repo_id=repo_id, filename="README.md")
+    return parse_mergekit_config(card.mergekit_yaml, repo_id=repo_id, filename=CARD_FILE)
 
 
 def merge_parameter(
@@ -215,28 +279,54 @@ def merge_parameter(
 
 def _input_models(config: MergeConfiguration) -> list[MergeModelEntry]:
     """``models[]`` as declared; for slices (and modules), the distinct slice sources in
-    order, each with the parameters of its first occurrence."""
-    entries: list[MergeModelEntry] = []
-    seen: set[str] = set()
+    order. Each entry's parameters are those that apply to it below the global ones, with
+    mergekit's precedence (``ConfigReader.parameter_sources``): the source's own, then its
+    output slice's, then its module's. A value that differs between slices is kept per
+    slice: ``[{"layer_range": [0, 16], "value": 0.3}, ...]``."""
+    entries: list[MergeModelEntry] = [
+        MergeModelEntry(reference=model.model, parameters=dict(model.parameters or {}))
+        for model in config.models or []
+    ]
+    per_slice: dict[str, list[tuple[list[int], dict[str, Any]]]] = {}
 
-    def add(reference: str, parameters: dict[str, Any] | None, *, distinct: bool) -> None:
-        if distinct and reference in seen:
-            return
-        seen.add(reference)
-        entries.append(MergeModelEntry(reference=reference, parameters=dict(parameters or {})))
+    def collect(slices: list[OutputSlice], module: dict[str, Any] | None) -> None:
+        for output_slice in slices:
+            for source in output_slice.sources:
+                settings = {
+                    **(module or {}),
+                    **(output_slice.parameters or {}),
+                    **(source.parameters or {}),
+                }
+                per_slice.setdefault(source.model, []).append((list(source.layer_range), settings))
 
-    for model in config.models or []:
-        add(model.model, model.parameters, distinct=False)
-    for output_slice in config.slices or []:
-        for source in output_slice.sources:
-            add(source.model, source.parameters, distinct=True)
+    collect(config.slices or [], None)
     for module in (config.modules or {}).values():
         for model in module.models or []:
-            add(model.model, model.parameters, distinct=True)
-        for output_slice in module.slices or []:
-            for source in output_slice.sources:
-                add(source.model, source.parameters, distinct=True)
+            settings = {**(module.parameters or {}), **(model.parameters or {})}
+            per_slice.setdefault(model.model, []).append(([], settings))
+        collect(module.slices or [], module.parameters)
+    for reference, occurrences in per_slice.items():
+        entries.append(MergeModelEntry(reference=reference, parameters=_fold(occurrences)))
     return entries
+
+
+def _fold(occurrences: list[tuple[list[int], dict[str, Any]]]) -> dict[str, Any]:
+    """One value per parameter where every slice agrees, else the list of per-slice values.
+
+    A slice that leaves a parameter unset takes the global value, so it is listed with
+    ``value: None`` when others set it."""
+    names = dict.fromkeys(name for _, settings in occurrences for name in settings)
+    folded: dict[str, Any] = {}
+    for name in names:
+        values = [settings.get(name) for _, settings in occurrences]
+        if all(value == values[0] for value in values):
+            folded[name] = values[0]
+        else:
+            folded[name] = [
+                {"layer_range": layers, "value": value}
+                for (layers, _), value in zip(occurrences, values, strict=True)
+            ]
+    return folded
 
 
 def _first_slice_base(config: MergeConfiguration) -> str | None:

@@ -16,7 +16,8 @@ RELATIONS: tuple[str, ...] = ("finetune", "adapter", "merge", "quantized", "unkn
 NodeStatus = Literal["ok", "missing", "gated", "private", "error"]
 NODE_STATUSES: tuple[str, ...] = ("ok", "missing", "gated", "private", "error")
 
-ReferenceKind = Literal["repo", "local_path", "invalid"]
+# "intermediate": a model that only exists inside a multi-stage recipe (a stage's output).
+ReferenceKind = Literal["repo", "local_path", "invalid", "intermediate"]
 
 # A declared merge parameter: a scalar, or a per-layer gradient list as mergekit allows.
 ParameterValue = float | int | list[float] | list[Any] | None
@@ -68,11 +69,16 @@ class ModelReference:
     revision: str | None = None
     lora: str | None = None
     problem: str | None = None
+    local_path: str | None = None  # normalised, for kind "local_path"
+    candidate: str | None = None  # the Hub repo a local path plausibly names (a guess)
+    candidate_revision: str | None = None
+    candidate_confidence: float | None = None
 
     @property
     def node_id(self) -> str:
-        """The graph node this reference points at: the repo id, else the raw text."""
-        return self.repo_id if self.repo_id else self.raw
+        """The graph node this reference points at: the repo id, the normalised local path,
+        else the raw text."""
+        return self.repo_id or self.local_path or self.raw
 
 
 @dataclass
@@ -92,7 +98,15 @@ class ParentLink:
     density: ParameterValue = None
     t: ParameterValue = None
     parameters: dict[str, Any] = field(default_factory=dict)  # all declared merge parameters
-    confidence: float | None = None  # for inferred edges
+    confidence: float | None = None  # inferred edges; weaker declarations (prose, plain text)
+    candidate: str | None = None  # a local parent's plausible Hub repo (a guess, see evidence)
+
+    @property
+    def prose_only(self) -> bool:
+        """Stated only in the card's sentences: weaker than any declaration."""
+        return bool(self.evidence) and all(
+            e.source in ("card_prose", "reference.candidate") for e in self.evidence
+        )
 
 
 @dataclass(frozen=True)
@@ -181,6 +195,27 @@ class DeclaredEvaluation:
     source_url: str | None = None
 
 
+@dataclass(frozen=True)
+class RecipeBlock:
+    """A YAML text in a card body that holds a recipe key, and where it was found."""
+
+    text: str
+    line: int  # first line of the YAML in README.md
+    fenced: bool = True  # False: plain markdown, no code fence (weaker evidence)
+    in_configuration_section: bool = False
+    heading: str | None = None  # the nearest heading above it: often the stage's model name
+
+
+@dataclass(frozen=True)
+class ProseMention:
+    """A parent named only in a card's prose ("This is a merge of ...", "quantized from ...")."""
+
+    reference: str  # the Hub repo id as linked or written
+    relation: str  # finetune | merge | quantized | adapter, from the sentence's verb
+    line: int
+    sentence: str  # the sentence, cut to a bounded length
+
+
 @dataclass
 class CardMetadata:
     """The lineage-relevant part of a model card (README.md front matter and body)."""
@@ -193,8 +228,24 @@ class CardMetadata:
     datasets: list[str] = field(default_factory=list)
     pipeline_tag: str | None = None
     evaluations: list[DeclaredEvaluation] = field(default_factory=list)
-    mergekit_yaml: str | None = None  # the YAML block of a mergekit-written card body
+    mergekit_yaml: str | None = None  # the YAML of the model's own (final) recipe in the body
     front_matter: dict[str, Any] = field(default_factory=dict)
+    recipe_blocks: list[RecipeBlock] = field(default_factory=list)  # every recipe-like block
+    prose_mentions: list[ProseMention] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # blocks that did not parse, ...
+    says_trained: bool = False  # the card's own text says the model was fine-tuned / trained
+    says_merged: bool = False  # the card's own text says the model is a merge
+
+    def __post_init__(self) -> None:
+        # Rebuilt from the registry's JSON, nested records arrive as dicts.
+        self.recipe_blocks = [
+            RecipeBlock(**block) if isinstance(block, dict) else block
+            for block in self.recipe_blocks
+        ]
+        self.prose_mentions = [
+            ProseMention(**mention) if isinstance(mention, dict) else mention
+            for mention in self.prose_mentions
+        ]
 
 
 @dataclass
@@ -218,6 +269,12 @@ class MergeRecipe:
     tokenizer_source: str | None = None
     source_file: str = "mergekit_config.yml"
     raw: dict[str, Any] = field(default_factory=dict)
+    name: str | None = None  # a mergekit-mega stage's ``name`` (the model it produces)
+    options: dict[str, Any] = field(default_factory=dict)  # moe: gate_mode, experts_per_token
+    source_line: int | None = None  # where the recipe starts in its file
+    fenced: bool = True  # False: plain markdown in a card, weaker evidence than a code block
+    lenient: bool = False  # read line by line from YAML that does not parse: weaker still
+    heading: str | None = None  # the card heading above the recipe (a stage's model name)
 
 
 @dataclass
@@ -263,6 +320,8 @@ class ModelSnapshot:
     warnings: list[str] = field(default_factory=list)  # non-fatal, one line each
     unchanged: bool = False  # the sha is already recorded in full: nothing was re-read
     children_count: int | None = None  # the Hub's count of models declaring this one as base
+    # Intermediate models of a multi-stage recipe (earliest first), recorded as nodes.
+    stages: list[ModelSnapshot] = field(default_factory=list)
 
     @property
     def architecture(self) -> str | None:
