@@ -279,6 +279,10 @@ class _Crawl:
             snapshot.requested_revision = visit.revision
         else:
             self.report.fetched += 1
+        for stage in snapshot.stages:
+            # A multi-stage recipe's intermediate models go first: the model's edges point
+            # at them, and theirs at the stage's own inputs.
+            store.record_snapshot_id(session, stage, crawl_id=self.report.crawl_id)
         revision_id = store.record_snapshot_id(session, snapshot, crawl_id=self.report.crawl_id)
         self._log_snapshot(session, snapshot, unchanged=result.snapshot.unchanged)
         if revision_id is not None and self.options.fingerprint and snapshot.status == "ok":
@@ -390,8 +394,12 @@ class _Crawl:
             self.report.problems.append(CrawlProblem(snapshot.repo_id, snapshot.status, message))
 
     def _follow(self, visit: _Visit, snapshot: ModelSnapshot, result: _FetchResult) -> None:
-        for parent in snapshot.parents:
-            self.edges.append((parent.parent, snapshot.repo_id))
+        stage_parents = [
+            (link, stage.repo_id) for stage in snapshot.stages for link in stage.parents
+        ]
+        own_parents = [(link, snapshot.repo_id) for link in snapshot.parents]
+        for parent, child in [*own_parents, *stage_parents]:
+            self.edges.append((parent.parent, child))
             if parent.parent_kind != "repo" or parent.parent == snapshot.repo_id:
                 continue
             if _continues(visit.up):

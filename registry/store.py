@@ -52,6 +52,7 @@ CRAWL_STATUSES: tuple[str, ...] = ("running", "ok", "failed", "interrupted")
 EVENT_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 MAX_NODE_ID_CHARS = 512  # a hostile card can name a "parent" of any length
 MAX_MESSAGE_CHARS = 2000
+MAX_STAGE_DEPTH = 16  # stages of one recipe naming earlier stages; a bound against cycles
 _MODEL_IDS_KEY = "lineage.registry.model_ids"  # key in Session.info, lives as long as the session
 
 
@@ -232,6 +233,7 @@ def snapshot_from_revision(session: Session, revision: Revision) -> ModelSnapsho
     model = session.get(Model, revision.model_id)
     if model is None:  # the foreign key makes this impossible short of a corrupt database
         raise LookupError(f"revision {revision.id} has no model row")
+    parents = _declared_parents(session, revision)
     return ModelSnapshot(
         repo_id=model.repo_id,
         source=model.source,
@@ -245,7 +247,7 @@ def snapshot_from_revision(session: Session, revision: Revision) -> ModelSnapsho
         adapter=_build(AdapterConfig, revision.adapter),
         safetensors=_safetensors_from(revision.safetensors),
         relation=revision.relation,
-        parents=_declared_parents(session, revision),
+        parents=parents,
         tags=list(revision.tags or []),
         files=list(revision.files or []),
         has_gguf=revision.has_gguf,
@@ -255,7 +257,25 @@ def snapshot_from_revision(session: Session, revision: Revision) -> ModelSnapsho
         hub_parameter_count=revision.hub_parameter_count,
         warnings=list(revision.warnings or []),
         unchanged=True,
+        stages=_recorded_stages(session, parents, revision.sha),
     )
+
+
+def _recorded_stages(
+    session: Session, parents: list[ParentLink], sha: str, depth: int = 0
+) -> list[ModelSnapshot]:
+    """The intermediate models a recorded revision's recipe names, earliest first."""
+    stages: list[ModelSnapshot] = []
+    for link in parents:
+        if link.parent_kind != "intermediate" or depth > MAX_STAGE_DEPTH:
+            continue
+        revision = recorded_revision(session, link.parent, sha)
+        if revision is None:
+            continue
+        stage = snapshot_from_revision(session, revision)
+        stages.extend(_recorded_stages(session, stage.parents, sha, depth + 1))
+        stages.append(dataclasses.replace(stage, stages=[]))
+    return list({stage.repo_id: stage for stage in stages}.values())
 
 
 # -- the crawl log ----------------------------------------------------------------------------
@@ -390,6 +410,8 @@ def _parent_model_id(session: Session, link: ParentLink) -> int:
         return model_id
     if link.parent_kind == "local_path":
         status, reason = "missing", "named as a local path, which is never resolved"
+    elif link.parent_kind == "intermediate":
+        status, reason = "missing", "an intermediate stage of a recipe, recorded with it"
     elif link.parent_kind == "invalid":
         status, reason = "missing", "named by a reference that is not a valid repo id"
     else:
@@ -516,6 +538,7 @@ def _declared_parents(session: Session, revision: Revision) -> list[ParentLink]:
 
 def edge_to_link(session: Session, edge: Edge, parent_repo_id: str) -> ParentLink:
     """The ``ParentLink`` an edge row was written from, evidence included."""
+    evidence = [Evidence.from_dict(row.model_dump()) for row in edge_evidence(session, _id(edge))]
     return ParentLink(
         parent=parent_repo_id,
         parent_kind=edge.parent_kind,  # type: ignore[arg-type]
@@ -523,9 +546,7 @@ def edge_to_link(session: Session, edge: Edge, parent_repo_id: str) -> ParentLin
         declared=edge.declared,
         revision=edge.parent_revision,
         lora=edge.lora,
-        evidence=[
-            Evidence.from_dict(row.model_dump()) for row in edge_evidence(session, _id(edge))
-        ],
+        evidence=evidence,
         merge_method=edge.merge_method,
         role=edge.role,
         weight=edge.weight,
@@ -533,6 +554,14 @@ def edge_to_link(session: Session, edge: Edge, parent_repo_id: str) -> ParentLin
         t=edge.t,
         parameters=dict(edge.parameters or {}),
         confidence=edge.confidence,
+        candidate=next(
+            (
+                e.value.partition("@")[0]
+                for e in evidence
+                if e.source == "reference.candidate" and e.value
+            ),
+            None,
+        ),
     )
 
 

@@ -14,20 +14,24 @@ from datetime import datetime
 from typing import Protocol, TypeVar
 
 from lineage.adapter_config import parse_adapter_config
+from lineage.bounded import as_text
 from lineage.cards import parse_model_card
 from lineage.errors import GatedRepoError, LineageError, MalformedFileError, PrivateRepoError
-from lineage.mergekit_config import parse_mergekit_config
+from lineage.mergekit_config import MAX_MERGEKIT_CONFIG_BYTES, parse_mergekit_config
 from lineage.model_config import parse_model_config
-from lineage.parents import declared_parents
+from lineage.parents import declared_parents, intermediate_node_id
+from lineage.recipes import RecipeStages, read_recipes
 from lineage.records import (
     AdapterConfig,
     CardMetadata,
+    Evidence,
     MergeRecipe,
     ModelConfigSummary,
     ModelSnapshot,
+    RecipeBlock,
     SafetensorsSummary,
 )
-from lineage.relations import infer_relation
+from lineage.relations import QUANTIZATION_FILES, infer_relation
 from lineage.safetensors_header import (
     ByteRangeReader,
     parse_safetensors_index,
@@ -44,7 +48,7 @@ ADAPTER_FILE = "adapter_config.json"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 MAX_WEIGHT_FILES = 256  # more shards than any real checkpoint: a bound against hostile indexes
-MERGE_TAGS = frozenset({"merge", "mergekit"})
+RECIPE_SOURCE = "recipe"  # the source of an intermediate model that exists only in a recipe
 
 
 class RepoFiles(Protocol):
@@ -118,7 +122,10 @@ def read_snapshot(
     warnings: list[str] = []
 
     card = _read_card(repo_id, files, present, hints, problems)
-    mergekit = _read_mergekit(repo_id, files, present, card, problems)
+    stages = _read_recipes(repo_id, files, present, card, problems)
+    mergekit = stages.final
+    warnings.extend(card.warnings if card else [])
+    warnings.extend(w for w in stages.warnings if not card or w not in card.warnings)
     adapter: AdapterConfig | None = None
     if ADAPTER_FILE in present:
         adapter = problems.attempt(
@@ -134,13 +141,31 @@ def read_snapshot(
             f"{repo_id}: weights only as pickle checkpoints; not read (safetensors only)"
         )
 
+    quantization_files = tuple(
+        name for name in sorted(names) if name.rsplit("/", 1)[-1] in QUANTIZATION_FILES
+    )
     relation, relation_evidence = infer_relation(
         card=card,
         has_adapter_config=ADAPTER_FILE in present,
         mergekit=mergekit,
         config=config,
         has_gguf=has_gguf,
+        quantization_files=quantization_files,
+        repo_id=repo_id,
     )
+    if relation == "quantized" and mergekit is not None and mergekit.source_file == CARD_FILE:
+        # A quantized copy's card pastes its source's card, recipe included: that recipe
+        # made the source, not this copy. Its parents would be the copy's grandparents.
+        warnings.append(
+            f"{repo_id}: {CARD_FILE} holds a mergekit recipe, but the repo is a quantized copy:"
+            " the recipe is its source model's, not taken as this model's lineage"
+        )
+        mergekit, stages = None, RecipeStages()
+    intermediates = {
+        stage.name: intermediate_node_id(repo_id, stage.name)
+        for stage in stages.intermediates
+        if stage.name
+    }
     parents, parent_warnings = declared_parents(
         repo_id,
         card=card,
@@ -149,8 +174,14 @@ def read_snapshot(
         config=config,
         relation=relation,
         relation_evidence=relation_evidence,
+        intermediates=intermediates,
+        ancestors=stages.ancestors,
     )
     warnings.extend(parent_warnings)
+    warnings.extend(_weak_lineage_warnings(repo_id, card, relation_evidence, parents))
+    stage_snapshots = _stage_snapshots(repo_id, stages, intermediates, source, revision)
+    for stage in stage_snapshots:
+        warnings.extend(w for w in stage.warnings if w not in warnings)
 
     return ModelSnapshot(
         repo_id=repo_id,
@@ -174,7 +205,76 @@ def read_snapshot(
         last_modified=last_modified,
         hub_parameter_count=hints.parameter_count if hints else None,
         warnings=warnings,
+        stages=stage_snapshots,
     )
+
+
+def _weak_lineage_warnings(
+    repo_id: str, card: CardMetadata | None, relation_evidence: Evidence, parents: list
+) -> list[str]:
+    """Say so when what was read is weak, or when the card claims a lineage it does not
+    name in any form a program can read: such a model is never read wrongly in silence."""
+    warnings: list[str] = []
+    if parents and relation_evidence.source == "card.library_name":
+        warnings.append(
+            f"{repo_id}: read as an adapter only because the card says library_name: peft; "
+            "the repo has no adapter_config.json (a merged adapter would be a fine-tune)"
+        )
+    if not parents and card is not None and (card.says_merged or card.says_trained):
+        claim = "a merge" if card.says_merged else "fine-tuned"
+        warnings.append(
+            f"{repo_id}: the card says the model is {claim} but names no parent in its front "
+            "matter, a recipe, a config or a lineage sentence; its lineage is unknown"
+        )
+    return warnings
+
+
+def _stage_snapshots(
+    repo_id: str,
+    stages: RecipeStages,
+    intermediates: dict[str, str],
+    source: str,
+    revision: str,
+) -> list[ModelSnapshot]:
+    """One node per intermediate model of a multi-stage recipe, earliest first.
+
+    Its id is the model's id and the stage's name (``org/model#./step1``), its revision the
+    model's: the stage exists only in this revision's recipe. Its parents are the stage's
+    own inputs, an earlier stage's output among them.
+    """
+    snapshots: list[ModelSnapshot] = []
+    for stage in stages.intermediates:
+        node_id = intermediates.get(stage.name or "")
+        if node_id is None:
+            continue
+        relation, relation_evidence = infer_relation(
+            card=None, has_adapter_config=False, mergekit=stage, config=None, has_gguf=False
+        )
+        earlier = {name: node for name, node in intermediates.items() if name != stage.name}
+        parents, parent_warnings = declared_parents(
+            node_id,
+            card=None,
+            mergekit=stage,
+            adapter=None,
+            config=None,
+            relation=relation,
+            relation_evidence=relation_evidence,
+            intermediates=earlier,
+        )
+        snapshots.append(
+            ModelSnapshot(
+                repo_id=node_id,
+                source=RECIPE_SOURCE,
+                status="ok",
+                status_reason=None,
+                revision=revision,
+                mergekit=stage,
+                relation=relation if parents else None,
+                parents=parents,
+                warnings=parent_warnings,
+            )
+        )
+    return snapshots
 
 
 def _read_card(
@@ -184,36 +284,52 @@ def _read_card(
     hints: HubHints | None,
     problems: _Problems,
 ) -> CardMetadata | None:
+    """README.md in full whenever the repo has one: recipes and lineage sentences live in
+    the body of cards of every kind, tagged or not. The Hub's cardData (front matter only)
+    serves when there is no README, or when a mergekit or adapter config outranks the body."""
     hinted = hints.card if hints else None
     if CARD_FILE not in present:
         return hinted
-    needs_body = hinted is None or (
-        bool(MERGE_TAGS & set(hinted.tags)) and MERGEKIT_FILE not in present
-    )
-    if not needs_body:
+    if hinted is not None and (MERGEKIT_FILE in present or ADAPTER_FILE in present):
+        # The recipe or adapter file says exactly what the body could say, and outranks it:
+        # the Hub's cardData is enough, and the crawl saves a request per such node.
         return hinted
     # The Hub drops cardData when the front matter is not valid YAML: reading the README
     # is then the only way to say what is wrong with it.
     return problems.attempt(lambda: parse_model_card(files.read_text(CARD_FILE), repo_id=repo_id))
 
 
-def _read_mergekit(
+def _read_recipes(
     repo_id: str,
     files: RepoFiles,
     present: set[str],
     card: CardMetadata | None,
     problems: _Problems,
-) -> MergeRecipe | None:
+) -> RecipeStages:
+    """The stages of ``mergekit_config.yml`` (which mergekit writes beside the weights), else
+    of the card's recipe blocks. A file that does not parse at all is the repo's error."""
     if MERGEKIT_FILE in present:
-        return problems.attempt(
-            lambda: parse_mergekit_config(files.read_text(MERGEKIT_FILE), repo_id=repo_id)
-        )
-    if card is not None and card.mergekit_yaml:
-        yaml_block = card.mergekit_yaml
-        return problems.attempt(
-            lambda: parse_mergekit_config(yaml_block, repo_id=repo_id, filename=CARD_FILE)
-        )
-    return None
+        text = problems.attempt(lambda: _bounded_text(files, repo_id))
+        if text is None:
+            return RecipeStages()
+        block = RecipeBlock(text=text, line=1, fenced=True)
+        stages = read_recipes([block], repo_id=repo_id, filename=MERGEKIT_FILE)
+        if stages.final is None:
+            # Nothing in the file is a usable recipe: the strict parser says why.
+            problems.attempt(lambda: parse_mergekit_config(text, repo_id=repo_id))
+        return stages
+    if card is not None and card.recipe_blocks:
+        return read_recipes(card.recipe_blocks, repo_id=repo_id, filename=CARD_FILE)
+    return RecipeStages()
+
+
+def _bounded_text(files: RepoFiles, repo_id: str) -> str:
+    return as_text(
+        files.read_text(MERGEKIT_FILE),
+        repo_id=repo_id,
+        filename=MERGEKIT_FILE,
+        max_bytes=MAX_MERGEKIT_CONFIG_BYTES,
+    )
 
 
 def _read_config(
