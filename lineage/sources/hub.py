@@ -5,14 +5,15 @@ Requests per node are kept few, because a family crawl visits hundreds of repos:
    the file list and the number of children, in one request;
 2. one ``Range`` read per safetensors file for its header (a second only when the header
    is longer than the speculative first read);
-3. small files through ``hf_hub_download`` (and so the Hub cache) only when they add
-   something the model info lacks: the mergekit config, the adapter config, the README
-   for a mergekit YAML block, ``config.json`` when nothing else declares a parent;
+3. small files in one GET each (no metadata HEAD first), filed in the Hub cache's snapshot
+   folder: the README of every node (recipes and lineage sentences live in the body of cards
+   of every kind), the mergekit and adapter configs, ``config.json`` when nothing else
+   declares a parent;
 4. ``list_models(filter="base_model:<id>")`` for children, only when descendants are asked
    and the model info counts at least one child (most nodes of a family are leaves).
 
-Small files are size-checked after ``hf_hub_download`` (the file list carries no sizes when
-``expand`` is used); a card or config is never parsed past ``MAX_SMALL_FILE_BYTES``.
+Small files are read no further than ``MAX_SMALL_FILE_BYTES`` (the file list carries no
+sizes when ``expand`` is used).
 
 Honours ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` (then reads the Hub cache only)
 and the Hub cache location (``HF_HUB_CACHE`` / ``HF_HOME``).
@@ -30,7 +31,6 @@ from huggingface_hub import (
     HfApi,
     constants,
     get_session,
-    hf_hub_download,
     hf_hub_url,
     snapshot_download,
 )
@@ -77,6 +77,14 @@ MODEL_INFO_FIELDS = [
 ]
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+
+
+def _bounded_read(path: Path, *, repo_id: str, filename: str) -> bytes:
+    with path.open("rb") as handle:
+        data = handle.read(MAX_SMALL_FILE_BYTES + 1)
+    if len(data) > MAX_SMALL_FILE_BYTES:
+        raise FileTooLargeError("too large for a card or config", repo_id=repo_id, file=filename)
+    return data
 
 
 def _map_hub_error(error: Exception, repo_id: str, *, has_token: bool, what: str) -> LineageError:
@@ -201,13 +209,9 @@ class HubRepoFiles:
                 repo_id=self.repo_id,
                 file=name,
             )
-        path = self.source.download(self.repo_id, name, self.sha)
-        if path.stat().st_size > MAX_SMALL_FILE_BYTES:
-            raise FileTooLargeError(
-                "too large for a card or config", repo_id=self.repo_id, file=name
-            )
+        data = self.source.read_small_file(self.repo_id, name, self.sha)
         try:
-            return path.read_text(encoding="utf-8")
+            return data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise MalformedFileError("not UTF-8 text", repo_id=self.repo_id, file=name) from error
 
@@ -329,25 +333,58 @@ class HubSource:
         return sorted({model for model in models if model != repo_id})
 
     # -- files -----------------------------------------------------------------------------
-    def download(self, repo_id: str, filename: str, sha: str) -> Path:
+    def read_small_file(self, repo_id: str, filename: str, sha: str) -> bytes:
+        """A card or config at ``sha``, in one GET, kept in the Hub cache's snapshot folder.
+
+        ``hf_hub_download`` asks for the file's metadata (HEAD) before it downloads it (GET):
+        two requests per file. A card is read for every node, so this reads it in one, never
+        past ``MAX_SMALL_FILE_BYTES``, and files it where ``hf_hub_download`` and the offline
+        mode look for it (``snapshots/<sha>/<file>``).
+        """
+        cached = self._snapshot_path(repo_id, sha, filename)
+        if cached.is_file():
+            return _bounded_read(cached, repo_id=repo_id, filename=filename)
+        url = hf_hub_url(repo_id, filename, revision=sha, endpoint=self.endpoint)
+        headers = {**build_hf_headers(token=self.token), "Accept-Encoding": "identity"}
         try:
-            path = call_with_retry(
-                lambda: hf_hub_download(
-                    repo_id,
-                    filename,
-                    revision=sha,
-                    cache_dir=self.cache_dir,
-                    endpoint=self.endpoint,
-                    token=self.token,
-                    etag_timeout=self.policy.timeout_s,
-                ),
+            data = call_with_retry(
+                lambda: self._get_small(url, headers, repo_id=repo_id, filename=filename),
                 policy=self.policy,
                 what=f"download of {filename}",
                 repo_id=repo_id,
             )
         except Exception as error:
             raise _map_hub_error(error, repo_id, has_token=self.has_token, what=filename) from error
-        return Path(path)
+        with contextlib.suppress(OSError):  # a read-only cache only costs a later re-read
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            partial = cached.with_name(cached.name + ".incomplete")
+            partial.write_bytes(data)
+            partial.replace(cached)
+        return data
+
+    def _get_small(
+        self, url: str, headers: dict[str, str], *, repo_id: str, filename: str
+    ) -> bytes:
+        with get_session().stream(
+            "GET", url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
+        ) as response:
+            if response.status_code >= 400:
+                response.read()
+                hf_raise_for_status(response)
+            chunks: list[bytes] = []
+            received = 0
+            for chunk in response.iter_bytes():
+                chunks.append(chunk)
+                received += len(chunk)
+                if received > MAX_SMALL_FILE_BYTES:
+                    raise FileTooLargeError(
+                        "too large for a card or config", repo_id=repo_id, file=filename
+                    )
+        return b"".join(chunks)
+
+    def _snapshot_path(self, repo_id: str, sha: str, filename: str) -> Path:
+        folder = self.cache_dir / repo_folder_name(repo_id=repo_id, repo_type="model")
+        return folder / "snapshots" / sha / filename
 
     def model_folder(self, repo_id: str, sha: str, patterns: Sequence[str]) -> Path:
         """The files of ``repo_id`` at ``sha`` matching ``patterns``, through the Hub cache
