@@ -55,6 +55,26 @@ class Evidence:
         return cls(**{key: data.get(key) for key in cls.__dataclass_fields__})
 
 
+# Evidence sources that name a parent (the others only say which relation it is).
+PARENT_NAMING_SOURCES = frozenset(
+    {
+        "card.base_model",
+        "card.mergekit_yaml",
+        "mergekit_config",
+        "adapter_config",
+        "config._name_or_path",
+        "card_prose",
+        "weights",
+    }
+)
+
+
+def naming_sources(evidence: list[Evidence] | list[dict[str, Any]]) -> set[str]:
+    """The sources among ``evidence`` that name the parent (records or their dicts)."""
+    sources = {e.get("source") if isinstance(e, dict) else e.source for e in evidence}
+    return {source for source in sources if source in PARENT_NAMING_SOURCES}
+
+
 @dataclass(frozen=True)
 class ModelReference:
     """A parent reference as written in a card or config, classified.
@@ -103,10 +123,8 @@ class ParentLink:
 
     @property
     def prose_only(self) -> bool:
-        """Stated only in the card's sentences: weaker than any declaration."""
-        return bool(self.evidence) and all(
-            e.source in ("card_prose", "reference.candidate") for e in self.evidence
-        )
+        """Named only in the card's sentences: weaker than any declaration."""
+        return naming_sources(self.evidence) == {"card_prose"}
 
 
 @dataclass(frozen=True)

@@ -280,10 +280,21 @@ def test_name_or_path_adds_evidence_to_a_declared_parent() -> None:
 
 
 def test_name_or_path_alone_is_a_parent() -> None:
-    parsed = _parents_with_name_or_path("org/other", ["org/base"])
+    parsed = _parents_with_name_or_path("org/other", [])
     other = parsed.parents["org/other"]
     assert (other.relation, _sources(other)) == ("finetune", ["config._name_or_path"])
     assert other.evidence[0].file == "config.json"
+
+
+def test_name_or_path_that_disagrees_with_the_card_is_a_warning() -> None:
+    # A copy keeps its source's config.json: _name_or_path there names the source's own
+    # parent (a quantized copy's grandparent). The card's base_model wins.
+    parsed = _parents_with_name_or_path("org/other", ["org/base"])
+    assert list(parsed.parents) == ["org/base"]
+    assert parsed.warnings == [
+        "org/child: config.json _name_or_path names 'org/other', not the declared parent "
+        "'org/base'; not taken as a parent"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -409,10 +420,14 @@ def test_infer_relation_rules_in_order_of_precedence() -> None:
     everything["adapter"] = False
     assert _infer(CardMetadata(), **everything) == ("merge", "mergekit_config")
     del everything["mergekit"]
+    # A quantizer's config and files are facts about the weights: a quantized copy keeps its
+    # source's "merge" tags and base models, and is still a quantized copy.
     two_bases = CardMetadata(base_models=["a/b", "c/d"], tags=["merge"])
-    assert _infer(two_bases, **everything) == ("merge", "card.base_model")
+    assert _infer(two_bases, **everything) == ("quantized", "config.quantization_config")
+    assert _infer(two_bases) == ("merge", "card.base_model")
     merge_tag = CardMetadata(base_models=["a/b"], tags=["MERGE"])
-    assert _infer(merge_tag, **everything) == ("merge", "card.tags")
+    assert _infer(merge_tag, gguf=True) == ("quantized", "files.gguf")
+    assert _infer(merge_tag) == ("merge", "card.tags")
     one_base = CardMetadata(base_models=["a/b"], tags=["mergekit-style"])
     assert _infer(one_base, **everything) == ("quantized", "config.quantization_config")
     empty_quantization = ModelConfigSummary(quantization_config={})

@@ -39,6 +39,7 @@ import networkx as nx
 
 from lineage import __version__
 from lineage.errors import LineageError
+from lineage.records import naming_sources
 
 GENERATOR = f"lineage-audit {__version__}"
 XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>\n'
@@ -306,4 +307,34 @@ def edge_label_lines(attrs: dict[str, Any]) -> list[str]:
         confidence = attrs.get("confidence")
         known = isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
         lines.append(f"inferred, confidence {confidence:.2f}" if known else "inferred")
+    weak = weak_evidence_note(attrs)
+    if weak:
+        lines.append(weak)
     return [clean_label(line) for line in lines]
+
+
+# Evidence sources that name a parent less firmly than the front matter or a config file.
+WEAK_SOURCES = {"card_prose": "stated only in the card's prose"}
+
+
+def weak_evidence_note(attrs: dict[str, Any]) -> str | None:
+    """How a declared edge is weaker than a declaration, or None: a parent named only in
+    the card's sentences, or only by a recipe outside a code block or read line by line."""
+    if attrs.get("declared") is False:
+        return None
+    evidence = [e for e in attrs.get("evidence") or [] if isinstance(e, dict)]
+    sources = naming_sources(evidence)
+    confidence = attrs.get("confidence")
+    shown = (
+        f", confidence {confidence:.2f}"
+        if isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
+        else ""
+    )
+    if sources and sources <= set(WEAK_SOURCES):
+        return WEAK_SOURCES[next(iter(sorted(sources)))] + shown
+    details = " ".join(str(e.get("detail") or "") for e in evidence)
+    if shown and "not valid YAML" in details:
+        return "from a recipe read line by line" + shown
+    if shown and "not in a code block" in details:
+        return "from a recipe outside a code block" + shown
+    return None

@@ -37,7 +37,7 @@ from audit.records import EVENT_VERDICTS
 from lineage import __version__
 from lineage.errors import InvalidReferenceError, LineageError
 from lineage.exporters import export_graph
-from lineage.exporters.flatten import summarize_value
+from lineage.exporters.flatten import summarize_value, weak_evidence_note
 from lineage.graph import attach_audit, lineage_graph
 from lineage.report.figures import category_chart_svg, lineage_svg, rate_chart_svg
 from lineage.verify import verify
@@ -732,6 +732,9 @@ def _edge_merge_text(data: Mapping[str, Any]) -> str:
             parts.append(f"{name} {summarize_value(data[name])}")
     if data.get("confidence") is not None and not data.get("declared", True):
         parts.append(f"confidence {float(data['confidence']):.2f}")
+    weak = weak_evidence_note(dict(data))
+    if weak:
+        parts.append(weak)
     return _clip(", ".join(parts), 120)
 
 
