@@ -1,10 +1,12 @@
 """Read the data files of a suite, written by strangers, into plain rows of text.
 
 Every reader here is bounded and strict: a file over ``MAX_FILE_BYTES`` or holding more than
-``MAX_ROWS`` rows is refused before it is parsed, text must be UTF-8 (a BOM is allowed),
-NUL bytes mean a binary file, a CSV field over the csv module's limit (128 KiB) is refused
-rather than raised past, and every failure is a one-line ``SuiteError`` naming the file and
-the line. What a row *means* is decided later, by a format (``audit.suites.formats``).
+``MAX_ROWS`` rows is refused before it is parsed, text must be UTF-8 (a BOM is allowed; a
+UTF-16 file is named as such), NUL bytes mean a binary file, a CSV field over the csv
+module's limit (128 KiB) is refused rather than raised past, and every failure is a one-line
+``SuiteError`` naming the file and the line. Malformed CSV is never merged silently: a row
+with more or fewer fields than the header, or a quote that is never closed, is an error with
+its line number. What a row *means* is decided later, by a format (``audit.suites.formats``).
 
 >>> table = parse_table(b"goal,target\\nSay no,Sure\\n", name="tiny.csv")
 >>> table.columns, table.rows[0].cells
@@ -27,7 +29,7 @@ from audit.errors import SuiteError
 MAX_FILE_BYTES = 50 * 1024 * 1024
 MAX_ROWS = 100_000
 MAX_COLUMNS = 1_000
-SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
+SUPPORTED_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet", ".txt")
 # HEx-PHI ships one headerless CSV per category: category_1.csv ... category_11.csv.
 HEXPHI_FILE = re.compile(r"category_(\d{1,2})\.csv", re.IGNORECASE)
 MAX_HEXPHI_FILES = 64
@@ -72,6 +74,10 @@ def read_file(path: Path, *, name: str | None = None, max_bytes: int = MAX_FILE_
 
 
 def decode_text(data: bytes, *, name: str) -> str:
+    if _looks_utf16(data):
+        raise SuiteError(
+            "UTF-16 text; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 FILE)", subject=name
+        )
     if b"\0" in data:
         raise SuiteError("binary data (NUL bytes), not a text file", subject=name)
     try:
@@ -82,8 +88,22 @@ def decode_text(data: bytes, *, name: str) -> str:
         ) from error
 
 
+def _looks_utf16(data: bytes) -> bool:
+    """A UTF-16 byte-order mark, or (without one) text whose every other byte is NUL."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True
+    sample = data[:4096]
+    if len(sample) < 4:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return max(even.count(0), odd.count(0)) > 0.4 * (len(sample) // 2)
+
+
 def read_table(path: Path, *, name: str | None = None, max_bytes: int = MAX_FILE_BYTES) -> Table:
-    """Rows of a ``.csv``, ``.jsonl``, ``.json`` or ``.parquet`` file."""
+    """Rows of a ``.csv``, ``.jsonl``, ``.json``, ``.parquet`` or ``.txt`` file.
+
+    A ``.txt`` file holds one prompt per line (MaliciousInstruct's layout): column ``prompt``.
+    """
     label = name or path.name
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -107,6 +127,8 @@ def parse_table(data: bytes, *, name: str, suffix: str | None = None) -> Table:
         return _parse_jsonl(text, name=name)
     if suffix == ".json":
         return _parse_json(text, name=name)
+    if suffix == ".txt":
+        return _parse_lines(text, name=name)
     return _parse_csv(text, name=name)
 
 
@@ -131,8 +153,12 @@ def read_hexphi_file(path: Path, *, name: str | None = None) -> Table:
 
 
 def _csv_records(text: str, *, name: str) -> Iterable[tuple[int, list[str]]]:
-    """(first line of the record, cells) of every non-blank CSV record."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """(first line of the record, cells) of every non-blank CSV record.
+
+    ``strict`` makes the csv module refuse what it would otherwise merge quietly: a quote
+    left open to the end of the file, or text after a closing quote.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     start = 1
     try:
         for cells in reader:
@@ -140,8 +166,18 @@ def _csv_records(text: str, *, name: str) -> Iterable[tuple[int, list[str]]]:
             if any(cell.strip() for cell in cells):
                 yield line, cells
     except csv.Error as error:
-        message = f"line {reader.line_num}: malformed CSV ({error})"
-        raise SuiteError(message, subject=name) from error
+        if "unexpected end of data" in str(error):
+            problem = (
+                "a quote opened in this record is never closed; it runs to the end of the file"
+            )
+        elif reader.line_num > start:
+            problem = (
+                f"the record opened here runs on to line {reader.line_num}, {error}:"
+                " is a quote unclosed?"
+            )
+        else:
+            problem = str(error)
+        raise SuiteError(f"line {start}: malformed CSV ({problem})", subject=name) from error
 
 
 def _parse_csv(text: str, *, name: str) -> Table:
@@ -152,9 +188,28 @@ def _parse_csv(text: str, *, name: str) -> Table:
     columns = _unique_columns([cell.strip() for cell in header_record[1]], name=name)
     rows: list[Row] = []
     for line, cells in records:
-        rows.append(Row(line, dict(zip(columns, cells, strict=False))))
+        if len(cells) != len(columns):
+            raise SuiteError(
+                f"line {line}: malformed CSV ({len(cells)} fields where the header has"
+                f" {len(columns)}: a ragged row, or a quote or comma out of place)",
+                subject=name,
+            )
+        rows.append(Row(line, dict(zip(columns, cells, strict=True))))
         _check_row_count(len(rows), name)
     return Table(name, columns, tuple(rows))
+
+
+# -- plain text ---------------------------------------------------------------------------
+
+
+def _parse_lines(text: str, *, name: str) -> Table:
+    """One prompt per non-blank line, column ``prompt``."""
+    rows: list[Row] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            rows.append(Row(number, {"prompt": line}))
+            _check_row_count(len(rows), name)
+    return Table(name, ("prompt",), tuple(rows))
 
 
 def _unique_columns(names: list[str], *, name: str) -> tuple[str, ...]:
@@ -221,7 +276,7 @@ def _table_from_objects(objects: list[tuple[int, Any]], *, name: str, unit: str 
                 f"{unit} {number}: expected a JSON object, got {type(value).__name__}",
                 subject=name,
             )
-        cells = {str(key): _text_of(item) for key, item in value.items()}
+        cells = {str(key): _text_of(item, str(key)) for key, item in value.items()}
         columns.update(dict.fromkeys(cells))
         if len(columns) > MAX_COLUMNS:
             raise SuiteError(f"over {MAX_COLUMNS} distinct keys", subject=name)
@@ -229,12 +284,20 @@ def _table_from_objects(objects: list[tuple[int, Any]], *, name: str, unit: str 
     return Table(name, tuple(columns), tuple(rows))
 
 
-def _text_of(value: Any) -> Cell:
-    """Strings stay; numbers become their decimal text (answers like 12); others are absent."""
+# FastChat's question files (MT-Bench, SORRY-Bench) keep a prompt as a list of chat turns.
+TURNS_KEY = "turns"
+
+
+def _text_of(value: Any, key: str = "") -> Cell:
+    """Strings stay; numbers become their decimal text (answers like 12); a ``turns`` list of
+    exactly one string is that string (a single-turn prompt); anything else is absent."""
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
+    single_turn = isinstance(value, list) and len(value) == 1 and isinstance(value[0], str)
+    if key == TURNS_KEY and single_turn:
+        return value[0]
     return None
 
 
