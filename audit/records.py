@@ -53,7 +53,9 @@ class Suite:
 
     ``source`` says where it came from (``builtin:harmful``, a file path, ``hf:org/ds``);
     ``aliases`` are the dataset names a model card may use for it (``advbench``), so that a
-    declared evaluation can be matched with a measured one.
+    declared evaluation can be matched with a measured one. ``left_out`` counts the rows of
+    the file that are not in this suite, by reason (``(("contextual", 100),)`` for
+    HarmBench's contextual behaviors), so that no row is dropped without saying so.
     """
 
     name: str
@@ -61,19 +63,29 @@ class Suite:
     prompts: tuple[Prompt, ...]
     source: str = ""
     aliases: tuple[str, ...] = ()
+    left_out: tuple[tuple[str, int], ...] = ()
 
     @property
     def content_hash(self) -> str:
-        """sha256 over kind and every prompt's fields: equal hash, equal suite."""
+        """sha256 over the kind and every prompt's text, category and answer, in order.
+
+        Prompt ids are left out on purpose: a file's ids often come from an index column
+        (0- or 1-based, named or not, or none at all), and the same prompts must be the same
+        suite whatever index the file carries. Equal hash, equal suite.
+        """
         payload = json.dumps(
             {
                 "kind": self.kind,
-                "prompts": [[p.id, p.category, p.prompt, p.answer] for p in self.prompts],
+                "prompts": [[p.category, p.prompt, p.answer] for p in self.prompts],
             },
             ensure_ascii=False,
             separators=(",", ":"),
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+    @property
+    def left_out_count(self) -> int:
+        return sum(count for _, count in self.left_out)
 
     @property
     def categories(self) -> tuple[str, ...]:

@@ -282,7 +282,7 @@ def test_cli_audit_json_and_sample_logs(family: Family, tmp_path: Path) -> None:
         "--db",
         f"sqlite:///{tmp_path / 'registry.db'}",
         "--suite",
-        str(suite_file),
+        f"harmful:{suite_file}",  # a generic file's kind is stated, never assumed
         "--max-new-tokens",
         "4",
         "--json",

@@ -35,7 +35,7 @@ def audited_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
         "--db",
         db,
         "--suite",
-        str(suite),
+        f"harmful:{suite}",  # a generic file's kind is stated, never assumed
         "--max-new-tokens",
         "4",
         "--brief",

@@ -1,18 +1,26 @@
-"""Evaluation suites: the built-in ones, standard benchmark files, and Hub datasets.
+"""Evaluation suites: the built-in ones, published benchmark files, and Hub datasets.
 
-``load_suite`` takes what a user writes after ``--suite``:
+``load_suites`` takes what a user writes after ``--suite`` (``audit.suites.spec``):
 
 - a built-in name: ``harmful``, ``benign``, ``capability``;
-- a local file (``.csv``, ``.jsonl``, ``.json``, ``.parquet``) whose format is detected from
-  its header (``SUITE_FORMATS``), or a HEx-PHI folder of ``category_N.csv`` files;
+- a local file (``.csv``, ``.jsonl``, ``.json``, ``.parquet``, ``.txt``) whose format is
+  recognised by its published name and columns (``SUITE_FORMATS``), or a HEx-PHI folder of
+  ``category_N.csv`` files;
 - a Hub dataset: ``org/name`` or ``hf:org/name[@revision][:path/in/repo.csv]``, fetched
   through huggingface_hub (``HubDatasetFetcher``) and pinned to a commit sha;
-- any of the file forms prefixed ``FORMAT:`` to force a format (``advbench:prompts.csv``,
-  ``hexphi:hf:org/hex-phi``), or the ``format=`` keyword.
+- any of the file forms behind options that say what the file means:
+  ``FORMAT:``, ``KIND:`` (``harmful``, ``benign``, ``capability``), ``prompt=COLUMN:`` and
+  ``contextual:`` (``xstest:harmful:xstest_prompts.csv``, ``benign:prompt=question:faq.csv``).
+
+A file can hold several suites: XSTest's safe prompts are a benign suite and its unsafe
+ones a harmful suite. ``load_suites`` returns all of them; ``load_suite`` the one asked for
+(else the format's first), counting the others as left out. A file whose kind cannot be
+told is an error that says how to state it.
 
 Every suite records where it came from (``source``: ``builtin:harmful``,
-``file:harmful_behaviors.csv``, ``hf:org/ds@<sha>:file.csv``) and the dataset names a model
-card may use for it (``aliases``). Errors are one-line ``SuiteError``\\ s naming the file.
+``file:harmful_behaviors.csv``, ``hf:org/ds@<sha>:file.csv``), the dataset names a model
+card may use for it (``aliases``) and the rows it left out. Errors are one-line
+``SuiteError``\\ s naming the file.
 
 >>> suite = load_suite("harmful")
 >>> suite.kind, len(suite.categories)
@@ -22,10 +30,12 @@ card may use for it (``aliases``). Errors are one-line ``SuiteError``\\ s naming
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from audit.errors import SuiteError
 from audit.records import SUITE_KINDS, Suite, SuiteKind
+from audit.suites.build import Origin, build_suites, left_out_summary
 from audit.suites.builtin import BUILTIN_SUITES, BuiltinSuite, load_builtin
 from audit.suites.files import (
     HEXPHI_FILE,
@@ -41,12 +51,14 @@ from audit.suites.files import (
 from audit.suites.formats import (
     HEXPHI_CATEGORIES,
     SUITE_FORMATS,
+    ReadOptions,
     SuiteFormat,
-    build_suite,
     detect_format,
     get_format,
 )
 from audit.suites.hub import HubDatasetFetcher, pick_data_files
+from audit.suites.identity import distinct_suites
+from audit.suites.spec import SPEC_HELP, SuiteSpec, parse_spec
 from lineage.errors import InvalidReferenceError
 from lineage.references import validate_filename, validate_repo_id, validate_revision
 
@@ -54,17 +66,37 @@ __all__ = [
     "BUILTIN_SUITES",
     "MAX_FILE_BYTES",
     "MAX_ROWS",
+    "SPEC_HELP",
     "SUITE_FORMATS",
     "BuiltinSuite",
     "HubDatasetFetcher",
     "SuiteFormat",
+    "distinct_suites",
+    "left_out_summary",
     "load_suite",
+    "load_suites",
 ]
 
 MAX_SPEC_CHARS = 4_096
-_FORMAT_PREFIX = re.compile(r"([A-Za-z][A-Za-z0-9_-]*):(.+)", re.DOTALL)
 _BARE_REPO_ID = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*")
-_UNSAFE_NAME_CHARS = re.compile(r"[^a-z0-9._-]+")
+
+
+def load_suites(
+    spec: str,
+    *,
+    kind: SuiteKind | None = None,
+    hub: HubDatasetFetcher | None = None,
+    format: str | None = None,
+    prompt_column: str | None = None,
+    contextual: bool = False,
+) -> list[Suite]:
+    """Every suite ``spec`` names (see the module docstring for the forms).
+
+    Keyword arguments say what options in the spec say (``kind="harmful"`` is
+    ``harmful:FILE``); ``hub`` is the fetcher for Hub datasets (default: one honouring
+    HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and the Hub cache).
+    """
+    return _load(spec, kind, hub, format, prompt_column, contextual, every_split=True)
 
 
 def load_suite(
@@ -73,37 +105,49 @@ def load_suite(
     kind: SuiteKind | None = None,
     hub: HubDatasetFetcher | None = None,
     format: str | None = None,
+    prompt_column: str | None = None,
+    contextual: bool = False,
 ) -> Suite:
-    """Load the suite ``spec`` names (see the module docstring for the forms).
+    """The one suite ``spec`` names: the kind asked for, else the file's first (an XSTest
+    file's safe prompts); the rows of other kinds are counted in ``left_out``."""
+    (suite,) = _load(spec, kind, hub, format, prompt_column, contextual, every_split=False)
+    return suite
 
-    ``kind`` overrides what the rows stand for where a format allows it (an XSTest file's
-    ``label=unsafe`` rows with ``kind="harmful"``); ``hub`` is the fetcher for Hub datasets
-    (default: one honouring HF_ENDPOINT, HF_TOKEN, HF_HUB_OFFLINE and the Hub cache).
-    """
+
+def _load(
+    spec: str,
+    kind: SuiteKind | None,
+    hub: HubDatasetFetcher | None,
+    format: str | None,
+    prompt_column: str | None,
+    contextual: bool,
+    *,
+    every_split: bool,
+) -> list[Suite]:
     text = _checked_spec(spec)
     if kind is not None and kind not in SUITE_KINDS:
         raise SuiteError(f"unknown suite kind {kind!r}; known: {', '.join(SUITE_KINDS)}")
-    fmt = get_format(format) if format else None
-    if fmt is None:
-        fmt, text = _split_format_prefix(text)
-
-    if fmt is None and text.lower() in BUILTIN_SUITES:
-        suite = load_builtin(text.lower())
-        if kind is not None and kind != suite.kind:
-            message = f"the built-in suite is a {suite.kind} suite, not {kind}"
-            raise SuiteError(message, subject=text)
-        return suite
-    if text.startswith("hf:"):
-        return _load_hub(text[3:], fmt=fmt, kind=kind, hub=hub, bare=False)
-    path = Path(text).expanduser()
+    parsed = _merge(parse_spec(text), kind, format, prompt_column, contextual, text)
+    fmt = get_format(parsed.format) if parsed.format else None
+    target = parsed.target
+    if fmt is None and target.lower() in BUILTIN_SUITES and not parsed.prompt_column:
+        suite = load_builtin(target.lower())
+        if parsed.kind is not None and parsed.kind != suite.kind:
+            message = f"the built-in suite is a {suite.kind} suite, not {parsed.kind}"
+            raise SuiteError(message, subject=target)
+        return [suite]
+    read = _Reader(fmt, parsed, every_split)
+    if target.startswith("hf:"):
+        return read.hub(target[3:], hub=hub, bare=False)
+    path = Path(target).expanduser()
     if path.exists():
-        return _load_local(path, fmt=fmt, kind=kind)
-    if _BARE_REPO_ID.fullmatch(text) and Path(text).suffix.lower() not in SUPPORTED_SUFFIXES:
-        return _load_hub(text, fmt=fmt, kind=kind, hub=hub, bare=True)
+        return read.local(path)
+    if _BARE_REPO_ID.fullmatch(target) and Path(target).suffix.lower() not in SUPPORTED_SUFFIXES:
+        return read.hub(target, hub=hub, bare=True)
     raise SuiteError(
         "not a built-in suite (" + ", ".join(BUILTIN_SUITES) + "), an existing file or "
-        "folder, or a Hub dataset id (org/name or hf:org/name[:path])",
-        subject=text,
+        f"folder, or a Hub dataset id (org/name or hf:org/name[:path]); forms: {SPEC_HELP}",
+        subject=target,
     )
 
 
@@ -123,46 +167,100 @@ def _checked_spec(spec: str) -> str:
     return text
 
 
-def _split_format_prefix(text: str) -> tuple[SuiteFormat | None, str]:
-    match = _FORMAT_PREFIX.fullmatch(text)
-    if match and match[1].lower() in SUITE_FORMATS:
-        return SUITE_FORMATS[match[1].lower()], match[2]
-    return None, text
-
-
-def _suite_name(stem: str) -> str:
-    return _UNSAFE_NAME_CHARS.sub("-", stem.lower()).strip("-.")[:64] or "suite"
-
-
-def _name_for(fmt: SuiteFormat, kind: SuiteKind | None, fallback: str) -> str:
-    """A standard format names its suite (``xstest``, ``xstest-harmful``); generic: the file."""
-    if fmt.name == "generic":
-        return _suite_name(fallback)
-    return fmt.name if kind in (None, fmt.kind) else f"{fmt.name}-{kind}"
-
-
-# -- local files and folders -------------------------------------------------------------
-
-
-def _load_local(path: Path, *, fmt: SuiteFormat | None, kind: SuiteKind | None) -> Suite:
-    if path.is_dir():
-        if fmt is not None and fmt.name != "hexphi":
-            message = f"a folder can only be read as hexphi, not {fmt.name}"
-            raise SuiteError(message, subject=str(path))
-        files = [(str(p), p) for p in _hexphi_files(path)]
-        table, fmt = _read_files(files, SUITE_FORMATS["hexphi"], label=str(path))
-        source, stem = f"file:{path.name}/", path.name
-    else:
-        table, fmt = _read_files([(str(path), path)], fmt, label=str(path))
-        source, stem = f"file:{path.name}", path.stem
-    return build_suite(
-        table,
-        fmt,
-        kind=kind,
-        name=_name_for(fmt, kind, stem),
-        source=source,
-        aliases=(stem,) if fmt.name not in ("generic", "hexphi") else (),
+def _merge(
+    parsed: SuiteSpec,
+    kind: SuiteKind | None,
+    format: str | None,
+    prompt_column: str | None,
+    contextual: bool,
+    text: str,
+) -> SuiteSpec:
+    """The spec's options and the keyword arguments, which must not contradict each other."""
+    if format is not None:
+        get_format(format)
+    for label, given, written in (
+        ("kind", kind, parsed.kind),
+        ("format", format and format.strip().lower(), parsed.format),
+        ("prompt column", prompt_column, parsed.prompt_column),
+    ):
+        if given and written and given != written:
+            raise SuiteError(f"{label} given twice: {given} and {written}", subject=text)
+    return SuiteSpec(
+        target=parsed.target,
+        format=parsed.format or (format.strip().lower() if format else None),
+        kind=parsed.kind or kind,
+        prompt_column=parsed.prompt_column or prompt_column,
+        contextual=parsed.contextual or contextual,
     )
+
+
+# -- files, folders and Hub datasets -----------------------------------------------------
+
+
+class _Reader:
+    """Reads the target of one spec into suites."""
+
+    def __init__(self, fmt: SuiteFormat | None, spec: SuiteSpec, every_split: bool):
+        self.fmt = fmt
+        self.spec = spec
+        self.every_split = every_split
+        self.options = ReadOptions(prompt_column=spec.prompt_column, contextual=spec.contextual)
+
+    def local(self, path: Path) -> list[Suite]:
+        if path.is_dir():
+            if self.fmt is not None and self.fmt.name != "hexphi":
+                message = f"a folder can only be read as hexphi, not {self.fmt.name}"
+                raise SuiteError(message, subject=str(path))
+            files = [(str(p), p, p.name) for p in _hexphi_files(path)]
+            origin = Origin(f"file:{path.name}/", path.name, path.name)
+            return self._build(files, origin, label=str(path))
+        files = [(str(path), path, path.name)]
+        origin = Origin(f"file:{path.name}", path.name, path.stem)
+        return self._build(files, origin, label=str(path), stem_alias=path.stem)
+
+    def hub(self, text: str, *, hub: HubDatasetFetcher | None, bare: bool) -> list[Suite]:
+        repo_id, revision, filename = _parse_hub_spec(text)
+        fetcher = hub or HubDatasetFetcher()
+        try:
+            sha = fetcher.resolve(repo_id, revision)
+        except SuiteError as error:
+            if not bare:
+                raise
+            hint = f"{error.reason} (and no local file or folder has that name)"
+            raise SuiteError(hint, subject=error.subject) from error
+        names = [filename] if filename else None
+        if names is None:
+            names = pick_data_files(fetcher.list_files(repo_id, sha), repo_id=repo_id)
+        label = f"hf:{repo_id}@{sha[:12]}"
+        files = [(f"{label}:{n}", fetcher.download(repo_id, n, sha), n) for n in names]
+        origin = Origin(
+            f"hf:{repo_id}@{sha}:{names[0] if len(names) == 1 else 'category_*.csv'}",
+            names[0],
+            repo_id.rsplit("/", 1)[-1],
+            (repo_id, *_known_aliases(repo_id)),
+        )
+        return self._build(files, origin, label=label)
+
+    def _build(
+        self,
+        files: list[tuple[str, Path, str]],
+        origin: Origin,
+        *,
+        label: str,
+        stem_alias: str | None = None,
+    ) -> list[Suite]:
+        table, fmt = _read_files(files, self.fmt, self.spec.prompt_column, label=label)
+        if stem_alias and fmt.name not in ("generic", "hexphi"):
+            # A card may name a standard file by its stem ("harmful_behaviors").
+            origin = replace(origin, aliases=(*origin.aliases, stem_alias))
+        return build_suites(
+            table,
+            fmt,
+            origin,
+            kind=self.spec.kind,
+            options=self.options,
+            every_split=self.every_split,
+        )
 
 
 def _hexphi_files(folder: Path) -> list[Path]:
@@ -175,22 +273,26 @@ def _hexphi_files(folder: Path) -> list[Path]:
 
 
 def _read_files(
-    files: list[tuple[str, Path]], fmt: SuiteFormat | None, *, label: str
+    files: list[tuple[str, Path, str]],
+    fmt: SuiteFormat | None,
+    prompt_column: str | None,
+    *,
+    label: str,
 ) -> tuple[Table, SuiteFormat]:
     """One data file read as ``fmt`` (detected when None), or HEx-PHI category files.
 
-    ``files`` pairs the name used in error messages with the path to read.
+    ``files`` holds (name for messages, path to read, published path) of each file.
     """
     hexphi = SUITE_FORMATS["hexphi"]
     if len(files) > 1 and fmt not in (None, hexphi):
         raise SuiteError(f"several files can only be read as hexphi, not {fmt.name}", subject=label)
-    first_name = files[0][1].name
-    if len(files) > 1 or fmt is hexphi or (fmt is None and HEXPHI_FILE.fullmatch(first_name)):
-        tables = [(path.name, read_hexphi_file(path, name=shown)) for shown, path in files]
+    first = Path(files[0][2]).name
+    if len(files) > 1 or fmt is hexphi or (fmt is None and HEXPHI_FILE.fullmatch(first)):
+        tables = [(Path(p).name, read_hexphi_file(path, name=shown)) for shown, path, p in files]
         return _hexphi_table(tables, label), hexphi
-    ((shown, path),) = files
+    ((shown, path, published),) = files
     table = read_table(path, name=shown)
-    return table, fmt or detect_format(table)
+    return table, fmt or detect_format(table, published, prompt_column=prompt_column)
 
 
 def _hexphi_table(files: list[tuple[str, Table]], name: str) -> Table:
@@ -207,42 +309,6 @@ def _hexphi_table(files: list[tuple[str, Table]], name: str) -> Table:
     if len(rows) > MAX_ROWS:
         raise SuiteError(f"more than {MAX_ROWS} rows", subject=name)
     return Table(name, ("prompt", "category", "id"), tuple(rows))
-
-
-# -- Hub datasets ------------------------------------------------------------------------
-
-
-def _load_hub(
-    text: str,
-    *,
-    fmt: SuiteFormat | None,
-    kind: SuiteKind | None,
-    hub: HubDatasetFetcher | None,
-    bare: bool,
-) -> Suite:
-    repo_id, revision, filename = _parse_hub_spec(text)
-    fetcher = hub or HubDatasetFetcher()
-    try:
-        sha = fetcher.resolve(repo_id, revision)
-    except SuiteError as error:
-        if not bare:
-            raise
-        hint = f"{error.reason} (and no local file or folder has that name)"
-        raise SuiteError(hint, subject=error.subject) from error
-    names = [filename] if filename else None
-    if names is None:
-        names = pick_data_files(fetcher.list_files(repo_id, sha), repo_id=repo_id)
-    label = f"hf:{repo_id}@{sha[:12]}"
-    files = [(f"{label}:{name}", fetcher.download(repo_id, name, sha)) for name in names]
-    table, fmt = _read_files(files, fmt, label=label)
-    return build_suite(
-        table,
-        fmt,
-        kind=kind,
-        name=_name_for(fmt, kind, repo_id.rsplit("/", 1)[-1]),
-        source=f"hf:{repo_id}@{sha}:{names[0] if len(names) == 1 else 'category_*.csv'}",
-        aliases=(repo_id, *_known_aliases(repo_id)),
-    )
 
 
 def _parse_hub_spec(text: str) -> tuple[str, str | None, str | None]:

@@ -26,8 +26,9 @@ from importlib import resources
 
 from audit.errors import SuiteError
 from audit.records import Suite, SuiteKind
+from audit.suites.build import Origin, build_suites
 from audit.suites.files import parse_table
-from audit.suites.formats import SUITE_FORMATS, build_suite
+from audit.suites.formats import SUITE_FORMATS
 
 
 @dataclass(frozen=True)
@@ -56,14 +57,13 @@ def load_builtin(name: str) -> Suite:
         raise SuiteError(f"no built-in suite; known: {', '.join(BUILTIN_SUITES)}", subject=name)
     data = resources.files("audit.suites").joinpath("data").joinpath(spec.filename).read_bytes()
     table = parse_table(data, name=spec.filename)
-    suite = build_suite(
+    (suite,) = build_suites(
         table,
         SUITE_FORMATS["generic"],
+        Origin(f"builtin:{spec.name}", spec.filename, spec.name),
         kind=spec.kind,
-        name=spec.name,
-        source=f"builtin:{spec.name}",
     )
-    # build_suite would disambiguate a repeated id ("~2") or skip a blank row: not here.
+    # build_suites would disambiguate a repeated id ("~2") or skip a blank row: not here.
     if len(suite) != len(table.rows) or any("~" in p.id for p in suite.prompts):
         raise AssertionError(f"built-in suite {name}: every row needs a prompt and a unique id")
     return suite

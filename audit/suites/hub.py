@@ -28,12 +28,16 @@ from huggingface_hub.file_download import _cache_commit_hash_for_specific_revisi
 from huggingface_hub.utils import build_hf_headers
 
 from audit.errors import SuiteError
-from audit.suites.files import HEXPHI_FILE, MAX_FILE_BYTES, SUPPORTED_SUFFIXES
+from audit.suites.files import HEXPHI_FILE, MAX_FILE_BYTES
 from audit.suites.formats import KNOWN_FILE_NAMES
 from lineage.errors import LineageError
 from lineage.sources.retry import RetryPolicy, call_with_retry, describe_transport_error
 
 T = TypeVar("T")
+
+# Files a dataset keeps its rows in. A .txt file is data only under a published name
+# (MaliciousInstruct.txt): most are notes or checksums.
+DATA_SUFFIXES = (".csv", ".jsonl", ".json", ".parquet")
 
 COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
 MAX_OFFLINE_FILES = 10_000
@@ -184,12 +188,15 @@ def pick_data_files(names: list[str], *, repo_id: str) -> list[str]:
     candidates = [
         name
         for name in names
-        if PurePosixPath(name).suffix.lower() in SUPPORTED_SUFFIXES
+        if (
+            PurePosixPath(name).suffix.lower() in DATA_SUFFIXES
+            or PurePosixPath(name).name.lower() in KNOWN_FILE_NAMES
+        )
         and not PurePosixPath(name).name.startswith(".")
     ]
     if not candidates:
         raise SuiteError(
-            f"no {'/'.join(s[1:] for s in SUPPORTED_SUFFIXES)} file in the dataset",
+            f"no {'/'.join(s[1:] for s in DATA_SUFFIXES)} file in the dataset",
             subject=f"hf:{repo_id}",
         )
     if len(candidates) == 1:
