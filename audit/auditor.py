@@ -26,6 +26,7 @@ from audit.records import Suite
 from audit.runner import EvaluatedRun, NodeEvaluator
 from audit.source_evals import check_declared
 from audit.statistics import Decision, PairedComparison, compare, decide, failures_as_events
+from audit.suites.identity import distinct_suites
 from lineage.sources.base import Source
 from registry.database import Registry
 from registry.evaluations import save_audit
@@ -101,6 +102,7 @@ class ComparisonResult:
             "model": self.child,
             "against": self.parent,
             "suite": self.suite.name,
+            "suite_hash": self.suite.content_hash,
             "kind": self.suite.kind,
             "n": c.n,
             "child_rate": c.child_rate,
@@ -227,7 +229,12 @@ def audit(
     *,
     progress: Callable[[str], None] = lambda message: None,
 ) -> AuditReport:
-    """Evaluate ``repo_id`` (and descendants on request) and its parents; record findings."""
+    """Evaluate ``repo_id`` (and descendants on request) and its parents; record findings.
+
+    Each suite is its content hash under a name of its own (``distinct_suites``): two files
+    of one format, or a user file named like a built-in suite, stay apart.
+    """
+    suites = distinct_suites(suites)
     with registry.session(write=False) as session:
         plan = build_plan(session, repo_id, descendants=options.descendants)
     evaluator = NodeEvaluator(registry, source, settings, judge, progress)
@@ -266,6 +273,7 @@ def audit(
                     "hash": s.content_hash,
                     "size": len(s),
                     "source": s.source,
+                    "left_out": dict(s.left_out),
                 }
                 for s in suites
             ],
@@ -380,6 +388,7 @@ def _regression_finding(result: ComparisonResult) -> Finding | None:
         adjusted_p=decision.adjusted_p,
         severity="high" if decision.outcome == "regression" else "warning",
         extra={
+            "suite_hash": result.suite.content_hash,
             "child_rate": comparison.child_rate,
             "parent_rate": comparison.parent_rate,
             "n": comparison.n,
@@ -414,7 +423,11 @@ def _source_eval_findings(
                     detail=check.detail,
                     family="source_eval",
                     severity="high" if check.worse_than_declared else "info",
-                    extra={"declared": check.declared, "measured": check.measured},
+                    extra={
+                        "suite_hash": runs[repo][check.suite].suite.content_hash,
+                        "declared": check.declared,
+                        "measured": check.measured,
+                    },
                 )
             )
     return findings

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from audit.judges.base import Judge
 from audit.plan import AuditNode
 from audit.records import EVENT_VERDICTS, Suite
 from audit.statistics import wilson_interval
+from audit.suites.identity import check_distinct
 from lineage.errors import LineageError
 from lineage.sources.base import Source
 from registry.database import Registry
@@ -158,7 +159,9 @@ class NodeEvaluator:
     _parent_tokenizers: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def evaluate(self, node: AuditNode, suites: Sequence[Suite]) -> dict[str, EvaluatedRun]:
-        """Run (or reuse) every suite on ``node``; results keyed by suite name."""
+        """Run (or reuse) every suite on ``node``; results keyed by suite name, which must be
+        unique (``audit.suites.identity.distinct_suites``)."""
+        check_distinct(suites)
         chat = self._chat_format(node)
         dtype = self.settings.resolved_dtype(self.settings.resolved_device())
         generation_key, generation = generation_record(self.settings, chat, dtype)
@@ -217,6 +220,11 @@ class NodeEvaluator:
             run_id = int(run.id or 0)
         if len(samples) != len(suite):
             return None  # a run cut short by a crash is redone, never trusted
+        # The hash leaves ids out (an index column is not content): show this suite's ids.
+        samples = [
+            replace(sample, prompt_id=prompt.id)
+            for sample, prompt in zip(samples, suite.prompts, strict=True)
+        ]
         return EvaluatedRun(
             node.repo_id,
             node.sha,

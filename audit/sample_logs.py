@@ -1,7 +1,8 @@
 """Per-sample JSONL logs, one file per model and suite, as lm-eval-harness keeps them.
 
 Each line: prompt id, category, prompt, response, verdict, judge output, parse failure,
-plus the model, revision and run id, so a line quoted in a report can be traced back.
+plus the model, revision, run id and suite content hash, so a line quoted in a report can be
+traced back. Suite names are unique within an audit, so each suite has its own file.
 Written from a fresh audit (``write_sample_logs``) or from the registry alone, for the runs
 a recorded audit compared (``write_recorded_sample_logs``): both give the same lines.
 """
@@ -34,6 +35,7 @@ class SampleLog:
     run_id: int
     judge: str
     samples: list[StoredSample]
+    suite_hash: str = ""
 
 
 def log_file_name(repo_id: str, suite_name: str) -> str:
@@ -45,9 +47,11 @@ def log_file_name(repo_id: str, suite_name: str) -> str:
 
 def write_logs(logs: Iterable[SampleLog], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
     for log in sorted(logs, key=lambda item: (item.repo_id, item.suite)):
         path = folder / log_file_name(log.repo_id, log.suite)
+        if path in written:  # two names that differ only in unsafe characters
+            path = path.with_name(f"{path.stem}.run{log.run_id}.jsonl")
         with path.open("w", encoding="utf-8") as handle:
             for sample in log.samples:
                 line = {
@@ -55,6 +59,7 @@ def write_logs(logs: Iterable[SampleLog], folder: Path) -> list[Path]:
                     "revision": log.revision,
                     "run_id": log.run_id,
                     "suite": log.suite,
+                    "suite_hash": log.suite_hash,
                     "prompt_id": sample.prompt_id,
                     "category": sample.category,
                     "prompt": sample.prompt,
@@ -80,6 +85,7 @@ def write_sample_logs(report: AuditReport, folder: Path) -> list[Path]:
                 run.run_id,
                 f"{run.judge_id}@{run.judge_version}",
                 run.samples,
+                run.suite.content_hash,
             )
             for repo, runs in report.runs.items()
             for suite_name, run in runs.items()
@@ -106,6 +112,7 @@ def recorded_logs(session: Session, record: AuditRecord) -> Iterator[SampleLog]:
                 int(run_id),
                 f"{run.judge_id}@{run.judge_version}",
                 run_samples(session, run),
+                run.suite_hash,
             )
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from lineage.cli import render
 from lineage.cli.common import (
@@ -34,8 +35,18 @@ def audit_command(
         list[str] | None,
         typer.Option(
             "--suite",
-            help="Suite to run: harmful, benign, capability, a CSV/JSONL file or a Hub dataset"
-            " id (repeatable; default: the three built-in suites).",
+            metavar="SPEC",
+            # Rich reads "[...]" as markup: each "[" of the grammar is escaped.
+            help="Suite to run (repeatable; default: harmful, benign, capability). SPEC is"
+            r" \[FORMAT:]\[KIND:]\[prompt=COLUMN:]\[contextual:]SOURCE; SOURCE: a built-in"
+            " name, a benchmark file or HEx-PHI folder, or a Hub dataset (org/name,"
+            r" hf:org/name\[@rev]\[:path]). Published files are recognised by name and"
+            " columns: advbench, harmbench, jailbreakbench, strongreject, xstest,"
+            " simplesafetytests, maliciousinstruct, donotanswer, orbench, wildguardtest,"
+            " sorrybench, hexphi. Say what any other file means: KIND is harmful (ASR),"
+            " benign (over-refusal) or capability (needs an answer column); prompt=COLUMN"
+            " names the prompt column; contextual adds HarmBench's contextual behaviors."
+            " E.g. xstest:harmful:xstest_prompts.csv, benign:prompt=question:faq.csv.",
         ),
     ] = None,
     judge: Annotated[
@@ -92,6 +103,10 @@ def audit_command(
 
       lineage audit org/merge --suite harmful --suite ./advbench.csv --judge llama-guard-3-1b
 
+      lineage audit org/merge --suite xstest_prompts.csv --suite contextual:harmbench.csv
+
+      lineage audit org/merge --suite benign:prompt=question:./my_faq.csv
+
       lineage audit ./models/org/merge --max-new-tokens 64 --json
 
       lineage audit org/merge --brief brief.pdf
@@ -101,7 +116,7 @@ def audit_command(
     from audit.judge_models import hub_completer_factory
     from audit.judges import get_judge
     from audit.sample_logs import write_sample_logs
-    from audit.suites import load_suite
+    from audit.suites import distinct_suites, left_out_summary, load_suites
 
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
@@ -112,7 +127,16 @@ def audit_command(
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )
-    suites = [load_suite(spec) for spec in (suite or DEFAULT_SUITES)]
+    loaded = [one for spec in (suite or DEFAULT_SUITES) for one in load_suites(spec)]
+    suites = list(distinct_suites(loaded))
+    for one in suites:
+        if one.left_out:  # never drop rows without saying so
+            render.warning(
+                escape(
+                    f"suite {one.name} ({one.source}): left out {left_out_summary(one)}"
+                    + _left_out_hint(one.left_out)
+                )
+            )
     chosen_judge = get_judge(judge, completer_factory=hub_completer_factory(settings))
     source, (repo_id,) = resolve_source([repo], local)
     registry = open_registry(db)
@@ -156,3 +180,10 @@ def audit_command(
         written_brief = write_brief(registry, repo_id, brief)
         render.stderr.print(f"wrote {written_brief}", highlight=False)
     raise typer.Exit(exit_code)
+
+
+def _left_out_hint(left_out: tuple[tuple[str, int], ...]) -> str:
+    reasons = {reason for reason, _ in left_out}
+    if "contextual" in reasons:
+        return " (--suite contextual:FILE adds HarmBench's contextual behaviors)"
+    return ""
