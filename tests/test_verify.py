@@ -8,6 +8,7 @@ assertions use ``WeightZoo.truth``, never the card.
 from __future__ import annotations
 
 import json
+import shutil
 import struct
 import subprocess
 import sys
@@ -295,3 +296,33 @@ def test_broken_weights_are_a_crawl_problem_and_nothing_is_stored(
         with registry.session(write=False) as session:
             assert session.exec(select(Fingerprint)).all() == []
             assert queries.get_model(session, "bad/model") is not None  # its card still counts
+
+
+# -- a local parent's Hub candidate, confirmed or contradicted by the weights -----------------
+
+
+@pytest.mark.parametrize(
+    ("candidate_role", "status"), [("base", "confirmed"), ("independent", "contradicted")]
+)
+def test_local_parent_candidate_is_checked_against_the_weights(
+    weight_zoo: WeightZoo, tmp_path: Path, candidate_role: str, status: str
+):
+    """ft_a's weights under a card that names its parent by a Hub-cache snapshot folder."""
+    tree = tmp_path / "tree"
+    for role in ("base", "independent"):
+        shutil.copytree(weight_zoo.path(role), tree / weight_zoo.repo_id(role))
+    child = tree / "me" / "ft-a-copy"
+    shutil.copytree(weight_zoo.path("ft_a"), child)
+    org, name = weight_zoo.repo_id(candidate_role).split("/")
+    folder = f"/root/.cache/huggingface/hub/models--{org}--{name}/snapshots/{'0' * 40}"
+    (child / "README.md").write_text(f"---\nbase_model: {folder}\n---\n# A fine-tune\n")
+
+    registry = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}")
+    roots = ["me/ft-a-copy", weight_zoo.repo_id("base"), weight_zoo.repo_id("independent")]
+    assert crawl(registry, LocalSource(tree), roots, CrawlOptions()).ok
+    report = verify(registry, "me/ft-a-copy")
+    (verdict,) = report.declared
+    assert verdict.parent == folder
+    assert verdict.status == status
+    assert f"it is {weight_zoo.repo_id(candidate_role)}" in verdict.reason
+    assert verdict.to_dict()["candidate"] == weight_zoo.repo_id(candidate_role)

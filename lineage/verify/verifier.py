@@ -95,12 +95,39 @@ class _Verification:
     # -- 1. declared parents ---------------------------------------------------------------
 
     def _check(self, link: ParentLink) -> DeclaredVerdict:
+        if link.parent_kind == "local_path" and link.candidate:
+            return self._check_candidate(link)
         if link.parent_kind != "repo":
             return checks.unverifiable_reference(link)
         parent = self.family.node(link.parent)
         if self.snapshot.adapter is not None and self.node.fingerprint is None:
             return checks.check_adapter(self.node, parent, link)
         return checks.check_weights(self.family, self.node, parent, link)
+
+    def _check_candidate(self, link: ParentLink) -> DeclaredVerdict:
+        """A local folder whose name maps to a Hub repo: the weights say whether it is it.
+
+        Only a recorded, fingerprinted candidate can be compared (crawl it first); the
+        verdict stays the local reference's, with the candidate named in its reason.
+        """
+        candidate = link.candidate or ""
+        verdict = checks.check_weights(self.family, self.node, self.family.node(candidate), link)
+        if verdict.status == "unverifiable":
+            reason = (
+                f"named by a local path; its candidate {candidate} could not be compared: "
+                f"{verdict.reason} (crawl {candidate} to compare it)"
+            )
+        else:
+            reason = f"named by a local path; the weights {verdict.status} it is {candidate}: "
+            reason += verdict.reason
+        return DeclaredVerdict(
+            link.parent,
+            verdict.status,
+            verdict.score,
+            reason,
+            link.relation,
+            {**verdict.details, "candidate": candidate},
+        )
 
     # -- 2. the declared merge -------------------------------------------------------------
 
