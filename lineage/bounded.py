@@ -14,8 +14,10 @@ failure into a one-line ``MalformedFileError`` that names the repo and file.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,15 +123,24 @@ def load_yaml(
     into the file (a card's front matter starts on line 2).
     """
     loader = JsonCompatibleLoader(text)
-    try:
+    with _one_line_errors(loader, repo_id=repo_id, filename=filename, what=what, line=first_line):
         node = loader.get_single_node()
         if node is None:
             return None
         _check_expanded_size(node, repo_id=repo_id, filename=filename, what=what)
         return loader.construct_document(node)
+
+
+@contextlib.contextmanager
+def _one_line_errors(
+    loader: yaml.SafeLoader, *, repo_id: str | None, filename: str, what: str, line: int
+) -> Iterator[None]:
+    """Every YAML failure as a one-line ``MalformedFileError``; the loader disposed of."""
+    try:
+        yield
     except yaml.YAMLError as exc:
         raise MalformedFileError(
-            f"malformed {what}: {_yaml_problem(exc, first_line)}", repo_id=repo_id, file=filename
+            f"malformed {what}: {_yaml_problem(exc, line)}", repo_id=repo_id, file=filename
         ) from None
     except RecursionError:
         raise MalformedFileError(
@@ -263,7 +274,7 @@ def load_yaml_documents(
     loader = JsonCompatibleLoader(text)
     lines = text.splitlines()
     documents: list[YamlDocument] = []
-    try:
+    with _one_line_errors(loader, repo_id=repo_id, filename=filename, what=what, line=first_line):
         while loader.check_node():
             node = loader.get_node()
             if node is None:
@@ -279,20 +290,6 @@ def load_yaml_documents(
                         duplicate_keys=tuple(_nested_duplicates(group)),
                     )
                 )
-    except yaml.YAMLError as exc:
-        raise MalformedFileError(
-            f"malformed {what}: {_yaml_problem(exc, first_line)}", repo_id=repo_id, file=filename
-        ) from None
-    except RecursionError:
-        raise MalformedFileError(
-            f"malformed {what}: nested too deeply", repo_id=repo_id, file=filename
-        ) from None
-    except (ValueError, TypeError, OverflowError) as exc:
-        raise MalformedFileError(
-            f"malformed {what}: {' '.join(str(exc).split())}", repo_id=repo_id, file=filename
-        ) from None
-    finally:
-        loader.dispose()
     return documents
 
 

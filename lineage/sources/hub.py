@@ -79,6 +79,21 @@ COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
 
 
+def _read_body(response: httpx2.Response, *, stop_after: int) -> bytes:
+    """A streamed response's body, no further than ``stop_after`` bytes; errors raised."""
+    if response.status_code >= 400:
+        response.read()
+        hf_raise_for_status(response)
+    chunks: list[bytes] = []
+    received = 0
+    for chunk in response.iter_bytes():
+        chunks.append(chunk)
+        received += len(chunk)
+        if received >= stop_after:
+            break
+    return b"".join(chunks)
+
+
 def _bounded_read(path: Path, *, repo_id: str, filename: str) -> bytes:
     with path.open("rb") as handle:
         data = handle.read(MAX_SMALL_FILE_BYTES + 1)
@@ -163,19 +178,9 @@ class HubRangeReader:
             if response.status_code == 416:
                 self.size = self.size if self.size is not None else start
                 return b""
-            if response.status_code >= 400:
-                response.read()
-                hf_raise_for_status(response)
-            chunks: list[bytes] = []
-            received = 0
             # A server that ignores Range sends the whole file: stop reading at `length`.
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                received += len(chunk)
-                if received >= length:
-                    break
+            data = _read_body(response, stop_after=length)
             self._learn_size(response)
-        data = b"".join(chunks)
         return data[:length] if response.status_code == 206 else data[start : start + length]
 
     def _learn_size(self, response: httpx2.Response) -> None:
@@ -368,19 +373,12 @@ class HubSource:
         with get_session().stream(
             "GET", url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
         ) as response:
-            if response.status_code >= 400:
-                response.read()
-                hf_raise_for_status(response)
-            chunks: list[bytes] = []
-            received = 0
-            for chunk in response.iter_bytes():
-                chunks.append(chunk)
-                received += len(chunk)
-                if received > MAX_SMALL_FILE_BYTES:
-                    raise FileTooLargeError(
-                        "too large for a card or config", repo_id=repo_id, file=filename
-                    )
-        return b"".join(chunks)
+            data = _read_body(response, stop_after=MAX_SMALL_FILE_BYTES + 1)
+        if len(data) > MAX_SMALL_FILE_BYTES:
+            raise FileTooLargeError(
+                "too large for a card or config", repo_id=repo_id, file=filename
+            )
+        return data
 
     def _snapshot_path(self, repo_id: str, sha: str, filename: str) -> Path:
         folder = self.cache_dir / repo_folder_name(repo_id=repo_id, repo_type="model")
