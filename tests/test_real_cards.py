@@ -346,3 +346,13 @@ def _edge_attrs(link: ParentLink) -> dict:
 
 def test_repo_id_of_falls_back_to_the_folder_name() -> None:
     assert repo_id_of("org__name") == "org/name"
+
+
+def test_output_slice_parameters_override_the_global_ones() -> None:
+    # mergekit's precedence: a source's own parameters, then its output slice's, then global.
+    snapshot = _read("adriansterr__linear_layer_specific")
+    assert snapshot.mergekit is not None and snapshot.mergekit.parameters == {"weight": 0.8}
+    assert len(snapshot.parents) == 2
+    for link in snapshot.parents:
+        assert link.parameters == {"weight": [0.9, 0.1]}
+        assert link.weight == [0.9, 0.1]
