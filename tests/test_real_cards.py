@@ -15,6 +15,8 @@ from lineage.crawler import CrawlOptions, crawl
 from lineage.exporters.flatten import edge_label_lines
 from lineage.graph import lineage_graph
 from lineage.records import ModelSnapshot, ParentLink
+from lineage.report.context import build_context
+from lineage.report.html import render_brief_html
 from lineage.sources.hub import HubSource
 from lineage.sources.local import LocalSource
 from registry.database import Registry
@@ -356,3 +358,14 @@ def test_output_slice_parameters_override_the_global_ones() -> None:
     for link in snapshot.parents:
         assert link.parameters == {"weight": [0.9, 0.1]}
         assert link.weight == [0.9, 0.1]
+
+
+def test_the_brief_tells_a_prose_only_parent_apart(tmp_path: Path) -> None:
+    folder = "androlike__astramix_l2_7b_gguf"
+    ids = copy_as_tree([folder], tmp_path / "tree", expected())
+    registry = Registry.open(f"sqlite:///{tmp_path / 'lineage.db'}")
+    crawl(registry, LocalSource(tmp_path / "tree"), [ids[folder]], CrawlOptions(depth=0))
+    html = render_brief_html(build_context(registry, ids[folder]))
+    assert "stated only in the card&#39;s prose, confidence 0.50" in html or (
+        "stated only in the card's prose, confidence 0.50" in html
+    )
