@@ -349,3 +349,31 @@ def test_interrupted_crawl_continues_where_it_stopped(hub, hub_source, registry)
     resumed = crawl(registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True))
     assert resumed.unchanged == 2  # the two finished nodes are not read again
     assert resumed.fetched == len(resumed.nodes) - 2
+
+
+def test_card_whose_model_index_huggingface_hub_rejects_is_still_read(hub, hub_source):
+    # A model-index source with a name and no url makes huggingface_hub's ModelInfo raise
+    # (issue 11): the parent must still be read, from the README, and the result kept.
+    index = [
+        {
+            "name": "child",
+            "results": [
+                {
+                    "task": {"type": "text-generation"},
+                    "dataset": {"name": "ARC", "type": "ai2_arc"},
+                    "metrics": [{"type": "acc_norm", "value": 41.2}],
+                    "source": {"name": "Open LLM Leaderboard"},
+                }
+            ],
+        }
+    ]
+    hub.add_repo(
+        "zoo/no-source-url",
+        {"README.md": model_card({"base_model": "zoo/base", "model-index": index})},
+    )
+    snapshot = hub_source.fetch("zoo/no-source-url", None, known={})
+    assert snapshot.status == "ok"
+    assert [link.parent for link in snapshot.parents] == ["zoo/base"]
+    (evaluation,) = snapshot.card.evaluations
+    assert (evaluation.source_name, evaluation.source_url) == ("Open LLM Leaderboard", None)
+    assert any("could not read the card data" in w for w in snapshot.warnings)

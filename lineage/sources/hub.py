@@ -25,6 +25,7 @@ import contextlib
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx2
 from huggingface_hub import (
@@ -259,22 +260,19 @@ class HubSource:
             validate_revision(revision)
         if self.offline:
             return self._fetch_from_cache(repo_id, revision, known)
+        warnings: list[str] = []
         try:
-            info = call_with_retry(
-                lambda: self.api.model_info(
-                    repo_id,
-                    revision=revision,
-                    expand=MODEL_INFO_FIELDS,
-                    timeout=self.policy.timeout_s,
-                ),
-                policy=self.policy,
-                what="model info",
-                repo_id=repo_id,
+            info = self._model_info(repo_id, revision, MODEL_INFO_FIELDS)
+        except ValueError as error:
+            # huggingface_hub parses cardData itself and raises on card contents it finds
+            # invalid (a model-index source without a url): ask without it; the README,
+            # read for every node anyway, then gives the card through the tolerant parser.
+            fields = [name for name in MODEL_INFO_FIELDS if name != "cardData"]
+            info = self._model_info(repo_id, revision, fields)
+            warnings.append(
+                f"{repo_id}: huggingface_hub could not read the card data "
+                f"({' '.join(str(error).split())[:200]}); read from README.md instead"
             )
-        except Exception as error:
-            raise _map_hub_error(
-                error, repo_id, has_token=self.has_token, what=f"model info at {revision or 'main'}"
-            ) from error
         sha = info.sha or ""
         if not COMMIT_SHA.match(sha):
             raise HubUnavailableError(f"the Hub gave no commit sha (got {sha!r})", repo_id=repo_id)
@@ -311,7 +309,26 @@ class HubSource:
             last_modified=info.last_modified,
         )
         snapshot.children_count = children_count
+        snapshot.warnings = [*warnings, *snapshot.warnings]
         return snapshot
+
+    def _model_info(self, repo_id: str, revision: str | None, fields: list[str]) -> Any:
+        """``model_info`` with retries; Hub errors mapped, a client-side ValueError not."""
+        try:
+            return call_with_retry(
+                lambda: self.api.model_info(
+                    repo_id, revision=revision, expand=fields, timeout=self.policy.timeout_s
+                ),
+                policy=self.policy,
+                what="model info",
+                repo_id=repo_id,
+            )
+        except ValueError:
+            raise
+        except Exception as error:
+            raise _map_hub_error(
+                error, repo_id, has_token=self.has_token, what=f"model info at {revision or 'main'}"
+            ) from error
 
     def children(self, repo_id: str) -> list[str]:
         validate_repo_id(repo_id)
