@@ -188,7 +188,31 @@ class AuditReport:
             "judge": {"id": self.judge, "version": self.judge_version},
             "options": dict(self.options),
             "skipped": list(self.plan.skipped),
+            "incomplete": {
+                subject: {"declared": self.plan.declared.get(subject, 0), "not_evaluated": lines}
+                for subject, lines in self.plan.not_evaluated.items()
+            },
+            "verdict": self.verdict(self.repo),
         }
+
+    def verdict(self, subject: str) -> str:
+        """``regression``, ``incomplete: N of M parents not evaluated`` or ``no regression``.
+
+        A regression against a parent that was evaluated is earned; "no regression" is only
+        earned when every declared parent (and the base) was evaluated.
+        """
+        if any(f.model == subject for f in self.regressions):
+            return "regression"
+        missing = self.plan.not_evaluated.get(subject)
+        if missing:
+            declared = max(self.plan.declared.get(subject, 0), len(missing))
+            return f"incomplete: {len(missing)} of {declared} parents not evaluated"
+        return "no regression"
+
+    @property
+    def incomplete(self) -> dict[str, list[str]]:
+        """Subjects whose declared parents were not all evaluated, with the reasons."""
+        return dict(self.plan.not_evaluated)
 
     def run_ids(self, members: list[str] | None = None) -> dict[str, dict[str, int]]:
         return {
@@ -203,6 +227,8 @@ class AuditReport:
         members = self.plan.members(subject)
         data = self.to_json()
         data["repo"] = subject
+        data["verdict"] = self.verdict(subject)
+        data["incomplete"] = {s: v for s, v in data["incomplete"].items() if s == subject}
         data["models"] = {repo: data["models"][repo] for repo in members}
         data["comparisons"] = [c for c in data["comparisons"] if c["model"] == subject]
         data["findings"] = [

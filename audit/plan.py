@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from audit.errors import NotEvaluableError
 from lineage.graph import lineage_graph
+from lineage.records import RECIPE_SOURCE
 from registry.tables import Model, Revision
 
 
@@ -42,10 +43,18 @@ class AuditPlan:
     roles: dict[str, str]  # repo -> subject | parent | base
     bases: dict[str, str] = field(default_factory=dict)  # subject -> its merge's common base
     skipped: list[str] = field(default_factory=list)  # one line each: who and why
+    # subject -> how many parents (and base) it declares, and the ones not evaluated, a line
+    # each: a subject missing any is an incomplete audit, never a clean one.
+    declared: dict[str, int] = field(default_factory=dict)
+    not_evaluated: dict[str, list[str]] = field(default_factory=dict)
 
     def drop(self, repo: str, reason: str) -> None:
         """Leave out a parent or base that turned out not to load, saying why."""
-        self.skipped.append(f"{repo} ({self.roles[repo]}): not evaluated: {reason}")
+        line = f"{repo} ({self.roles[repo]}): not evaluated: {reason}"
+        self.skipped.append(line)
+        for subject in self.subjects:
+            if (subject, repo) in self.comparisons or self.bases.get(subject) == repo:
+                self.not_evaluated.setdefault(subject, []).append(line)
         self.nodes.pop(repo, None)
         self.roles.pop(repo, None)
         self.comparisons = [pair for pair in self.comparisons if repo not in pair]
@@ -75,12 +84,18 @@ def build_plan(session: Session, repo_id: str, *, descendants: bool = False) -> 
     heads = _head_revisions(session, list(graph.nodes))
     plan = AuditPlan(subject=repo_id, subjects=[], comparisons=[], nodes={}, roles={})
 
-    def usable(repo: str, role: str) -> bool:
+    def usable(repo: str, role: str, subject: str | None = None) -> bool:
         status = graph.nodes[repo].get("status")
-        if status == "ok" and repo in heads:
+        if graph.nodes[repo].get("source") == RECIPE_SOURCE:
+            reason = "an intermediate model of a multi-stage recipe: never published, no weights"
+        elif status == "ok" and repo in heads:
             return True
-        reason = graph.nodes[repo].get("status_reason") or f"status {status}"
-        plan.skipped.append(f"{repo} ({role}): not evaluated: {reason}")
+        else:
+            reason = graph.nodes[repo].get("status_reason") or f"status {status}"
+        line = f"{repo} ({role}): not evaluated: {reason}"
+        plan.skipped.append(line)
+        if subject is not None:
+            plan.not_evaluated.setdefault(subject, []).append(line)
         return False
 
     if not usable(repo_id, "subject"):
@@ -97,12 +112,13 @@ def build_plan(session: Session, repo_id: str, *, descendants: bool = False) -> 
         plan.subjects.append(subject)
         plan.roles[subject] = "subject"
         parents = _declared_parents(graph, subject)
+        base = _common_base(declared, parents)
+        plan.declared[subject] = len(parents) + (base is not None and base not in parents)
         for parent in parents:
-            if parent in plan.roles or usable(parent, "parent"):
+            if parent in plan.roles or usable(parent, "parent", subject):
                 plan.roles.setdefault(parent, "parent")
                 plan.comparisons.append((subject, parent))
-        base = _common_base(declared, parents)
-        if base is not None and (base in plan.roles or usable(base, "base")):
+        if base is not None and (base in plan.roles or usable(base, "base", subject)):
             plan.roles.setdefault(base, "base")
             plan.bases[subject] = base
     for repo in plan.roles:

@@ -17,6 +17,9 @@ NodeStatus = Literal["ok", "missing", "gated", "private", "error"]
 NODE_STATUSES: tuple[str, ...] = ("ok", "missing", "gated", "private", "error")
 
 # "intermediate": a model that only exists inside a multi-stage recipe (a stage's output).
+# The source of a node that exists only inside a multi-stage recipe (an intermediate model).
+RECIPE_SOURCE = "recipe"
+
 ReferenceKind = Literal["repo", "local_path", "invalid", "intermediate"]
 
 # A declared merge parameter: a scalar, or a per-layer gradient list as mergekit allows.

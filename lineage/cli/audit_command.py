@@ -173,7 +173,11 @@ def audit_command(
     else:
         render.print_audit(data)
     for line in report.plan.skipped:
-        render.warning(line)
+        render.warning(escape(line))
+    for subject, lines in report.incomplete.items():
+        # A verdict that was not earned is never a clean exit.
+        render.problem(escape(f"{subject}: {report.verdict(subject)}: " + "; ".join(lines)))
+        exit_code = max(exit_code, 1)
     if brief is not None:
         from lineage.report.brief import write_brief
 

@@ -225,7 +225,7 @@ class Fact:
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # regressions | none | not_evaluated
+    status: str  # regressions | none | incomplete | not_evaluated
     label: str
     summary: str
     headline: str  # the biggest regression in numbers, or what the badge means
@@ -1357,6 +1357,22 @@ def _shown(text: str, redact: bool) -> str:
 # -- verdict, limitations, recommendations -----------------------------------------------------
 
 
+def _incomplete_verdict(
+    subject: str, opening: str, incomplete: Mapping[str, Any], tail: str, lineage_note: str
+) -> Verdict:
+    """Not every declared parent was evaluated: "no regression" was not earned."""
+    lines = [str(line) for line in incomplete.get("not_evaluated") or []]
+    declared = max(int(incomplete.get("declared") or 0), len(lines))
+    label = f"incomplete: {len(lines)} of {declared} parents not evaluated"
+    summary = (
+        f"{opening} The audit is incomplete: {len(lines)} of the {declared} parent models "
+        f'{subject} declares could not be evaluated, so no verdict of "no regression" can '
+        f"be given. Not evaluated: {'; '.join(_clip(line, 240) for line in lines)}. Fix what "
+        f"the reasons say and run `lineage audit {subject}` again.{tail}{lineage_note}"
+    )
+    return Verdict("incomplete", label[0].upper() + label[1:], summary, label + ".")
+
+
 def _verdict(
     subject: str,
     report: Mapping[str, Any] | None,
@@ -1386,11 +1402,17 @@ def _verdict(
     warnings = [f for f in findings if f.kind == "warn"]
     missed = [f for f in findings if f.kind == "missed_by_source_eval"]
     judge = report.get("judge") or {}
+    incomplete = ((report.get("incomplete") or {}).get(subject)) or None
+    declared = len(parents) + len((incomplete or {}).get("not_evaluated") or [])
+    evaluated = (
+        f"the {len(parents)} parent model{'s' if len(parents) != 1 else ''} it declares"
+        if not incomplete
+        else f"{len(parents)} of the {declared} parent models it declares"
+    )
     opening = (
         f"lineage-audit re-ran {suites} test suite{'s' if suites != 1 else ''} on {subject} "
-        f"and on the {len(parents)} parent model{'s' if len(parents) != 1 else ''} it declares "
-        f"({', '.join(parents) or 'none evaluated'}), with identical prompts, decoding and "
-        f"judge ({judge.get('id')}; section 4)."
+        f"and on {evaluated} ({', '.join(parents) or 'none evaluated'}), with identical "
+        f"prompts, decoding and judge ({judge.get('id')}; section 4)."
     )
     others = []
     if warnings:
@@ -1436,6 +1458,8 @@ def _verdict(
             f"{subject} is worse than a parent it was built from. {detail}{tail}{lineage_note}"
         )
         return Verdict("regressions", "Regressions found", summary, headline)
+    if incomplete:
+        return _incomplete_verdict(subject, opening, incomplete, tail, lineage_note)
     mdds = [c.mdd for c in results.comparisons if c.mdd]
     detect = (
         f" The smallest differences this audit could reliably detect were "

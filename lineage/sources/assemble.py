@@ -22,6 +22,7 @@ from lineage.model_config import parse_model_config
 from lineage.parents import declared_parents, intermediate_node_id
 from lineage.recipes import RecipeStages, read_recipes
 from lineage.records import (
+    RECIPE_SOURCE,
     AdapterConfig,
     CardMetadata,
     Evidence,
@@ -48,7 +49,6 @@ ADAPTER_FILE = "adapter_config.json"
 SAFETENSORS_INDEX = "model.safetensors.index.json"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 MAX_WEIGHT_FILES = 256  # more shards than any real checkpoint: a bound against hostile indexes
-RECIPE_SOURCE = "recipe"  # the source of an intermediate model that exists only in a recipe
 
 
 class RepoFiles(Protocol):
