@@ -377,3 +377,40 @@ def test_card_whose_model_index_huggingface_hub_rejects_is_still_read(hub, hub_s
     (evaluation,) = snapshot.card.evaluations
     assert (evaluation.source_name, evaluation.source_url) == ("Open LLM Leaderboard", None)
     assert any("could not read the card data" in w for w in snapshot.warnings)
+
+
+# -- a faulty server (issue 11) ------------------------------------------------------------
+
+
+def test_a_server_that_ignores_range_requests_is_read_by_slicing(hub, hub_source):
+    hub.ignore_ranges = True
+    snapshot = hub_source.fetch("zoo/instruct", None, known={})
+    assert snapshot.status == "ok", snapshot.status_reason
+    assert snapshot.safetensors is not None and snapshot.safetensors.tensors
+
+
+def test_a_whole_file_for_a_range_deep_in_a_big_file_is_refused(hub, hub_source, monkeypatch):
+    import lineage.sources.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "MAX_IGNORED_RANGE_BYTES", 16)
+    hub.ignore_ranges = True
+    sha = hub.head_sha("zoo/instruct")
+    reader = hub_source.range_reader("zoo/instruct", "model.safetensors", sha)
+    with pytest.raises(Exception, match="ignores HTTP Range requests") as caught:
+        reader.read(1024, 8)
+    assert "\n" not in str(caught.value)
+
+
+def test_files_served_from_another_commit_are_refused(hub, hub_source):
+    hub.served_commit = "f" * 40
+    snapshot = hub_source.fetch("zoo/instruct", None, known={})
+    assert snapshot.status == "error"
+    assert "the Hub served commit ffffffffffff" in (snapshot.status_reason or "")
+
+
+def test_a_children_listing_whose_next_page_is_itself_stops(hub, hub_source):
+    hub.page_size = 1
+    hub.link_loop = True
+    with pytest.raises(Exception, match="pagination loops") as caught:
+        hub_source.children("zoo/base")
+    assert "\n" not in str(caught.value)

@@ -61,6 +61,9 @@ from lineage.sources.retry import RetryPolicy, call_with_retry, describe_transpo
 
 MAX_SMALL_FILE_BYTES = 16 * 1024 * 1024  # cards, configs, indexes: far below this
 SPECULATIVE_HEADER_BYTES = 64 * 1024  # a 7B single-file header is ~30 KiB
+# A server that ignores Range sends whole files: followed this far, refused past it.
+MAX_IGNORED_RANGE_BYTES = 64 * 1024 * 1024
+MAX_CHILDREN = 100_000  # more than any base model's descendants on the Hub
 MODEL_INFO_FIELDS = [
     "sha",
     "cardData",
@@ -78,6 +81,18 @@ MODEL_INFO_FIELDS = [
 ]
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+
+
+def _check_commit(response: httpx2.Response, url: str, *, repo_id: str, filename: str) -> None:
+    """Files are asked for at a commit sha: one served from another commit is refused."""
+    served = response.headers.get("X-Repo-Commit")
+    asked = next((part for part in url.split("/") if COMMIT_SHA.match(part)), None)
+    if served and asked and served != asked:
+        raise HubUnavailableError(
+            f"{filename}: asked for commit {asked[:12]}, the Hub served commit {served[:12]}; "
+            "refused (crawl again to pin one commit)",
+            repo_id=repo_id,
+        )
 
 
 def _read_body(response: httpx2.Response, *, stop_after: int) -> bytes:
@@ -179,8 +194,18 @@ class HubRangeReader:
             if response.status_code == 416:
                 self.size = self.size if self.size is not None else start
                 return b""
-            # A server that ignores Range sends the whole file: stop reading at `length`.
-            data = _read_body(response, stop_after=length)
+            _check_commit(response, self.url, repo_id=self.repo_id, filename=self.filename)
+            if response.status_code == 200 and start + length > MAX_IGNORED_RANGE_BYTES:
+                raise HubUnavailableError(
+                    f"{self.filename}: the server ignores HTTP Range requests (it answered "
+                    f"200 with the whole file); reading byte {start} would download "
+                    f"{start + length} bytes or more: refused",
+                    repo_id=self.repo_id,
+                )
+            # A server that ignores Range sends the whole file from byte 0: read up to the
+            # end of the range wanted (bounded above), then cut the range out of it.
+            stop = length if response.status_code == 206 else start + length
+            data = _read_body(response, stop_after=stop)
             self._learn_size(response)
         return data[:length] if response.status_code == 206 else data[start : start + length]
 
@@ -338,12 +363,7 @@ class HubSource:
             )
         try:
             models = call_with_retry(
-                lambda: [
-                    model.id
-                    for model in self.api.list_models(
-                        filter=f"base_model:{repo_id}", expand=["sha"]
-                    )
-                ],
+                lambda: self._list_children(repo_id),
                 policy=self.policy,
                 what="list of children",
                 repo_id=repo_id,
@@ -355,6 +375,26 @@ class HubSource:
         return sorted({model for model in models if model != repo_id})
 
     # -- files -----------------------------------------------------------------------------
+    def _list_children(self, repo_id: str) -> list[str]:
+        """Every page of the children listing, refusing one that goes round in circles.
+
+        huggingface_hub follows ``Link: next`` for as long as the server sends one; a server
+        whose next page is a page already seen would be followed forever.
+        """
+        seen: set[str] = set()
+        for model in self.api.list_models(filter=f"base_model:{repo_id}", expand=["sha"]):
+            if model.id in seen:
+                raise HubUnavailableError(
+                    f"the list of children repeats {model.id}: the Hub's pagination loops; stopped",
+                    repo_id=repo_id,
+                )
+            seen.add(model.id)
+            if len(seen) > MAX_CHILDREN:
+                raise HubUnavailableError(
+                    f"more than {MAX_CHILDREN} children listed; stopped", repo_id=repo_id
+                )
+        return list(seen)
+
     def read_small_file(self, repo_id: str, filename: str, sha: str) -> bytes:
         """A card or config at ``sha``, in one GET, kept in the Hub cache's snapshot folder.
 
@@ -390,6 +430,7 @@ class HubSource:
         with get_session().stream(
             "GET", url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
         ) as response:
+            _check_commit(response, url, repo_id=repo_id, filename=filename)
             data = _read_body(response, stop_after=MAX_SMALL_FILE_BYTES + 1)
         if len(data) > MAX_SMALL_FILE_BYTES:
             raise FileTooLargeError(

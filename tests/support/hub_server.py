@@ -602,6 +602,12 @@ class FakeHub:
         self.latency_s = latency_s
         self.tokens = set(tokens or ())
         self.redirect_lfs = redirect_lfs
+        # Faults a real server or proxy shows, switched on by tests: answer Range requests
+        # with 200 and the whole file; make every list page's Link: next point to itself;
+        # serve files under another commit than the one asked for (X-Repo-Commit).
+        self.ignore_ranges = False
+        self.link_loop = False
+        self.served_commit: str | None = None
         self.endpoint = ""
         self._lock = threading.RLock()
         self._repos: dict[str, _Repo] = {}
@@ -1139,10 +1145,11 @@ class FakeHub:
         except ValueError as error:
             raise _HubError(_error(400, "Invalid cursor")) from error
         end = offset + max(1, page_size)
-        if end >= len(items):
+        if end >= len(items) and not self.link_loop:
             return items[offset:], {}
         kept = [(k, v) for k, v in query if k != "cursor"]
-        kept.append(("cursor", base64.urlsafe_b64encode(str(end).encode()).decode()))
+        following = offset if self.link_loop else end  # a Link: next that points to itself
+        kept.append(("cursor", base64.urlsafe_b64encode(str(following).encode()).decode()))
         url = f"{self.endpoint}{quote(path)}?{urlencode(kept)}"
         return items[offset:end], {"Link": f'<{url}>; rel="next"'}
 
@@ -1254,7 +1261,8 @@ class FakeHub:
             raise _HubError(
                 _error(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit.sha})
             )
-        headers = {"X-Repo-Commit": commit.sha, "ETag": file.etag, "Accept-Ranges": "bytes"}
+        served = self.served_commit or commit.sha
+        headers = {"X-Repo-Commit": served, "ETag": file.etag, "Accept-Ranges": "bytes"}
         if file.is_lfs:
             headers |= {"X-Linked-Etag": file.etag, "X-Linked-Size": str(len(file.data))}
         if file.is_lfs and self.redirect_lfs:
@@ -1263,6 +1271,7 @@ class FakeHub:
             location = f"http://localhost:{port}/_cdn/{file.sha256}?repo={quote(repo_id)}"
             return _Response(302, b"", {**headers, "Location": location})
         content_type = "application/octet-stream" if file.is_lfs else "text/plain; charset=utf-8"
+        range_header = None if self.ignore_ranges else range_header
         return _ranged(file.data, range_header, {**headers, "Content-Type": content_type})
 
     def _serve_cdn(self, segments: list[str], range_header: str | None) -> _Response:
