@@ -253,7 +253,40 @@ def _parse_header(
             file=filename,
             data_offsets=(entry["data_offsets"][0], entry["data_offsets"][1]),
         )
+    problem = _layout_problem(tensors, data_bytes)
+    if problem:
+        raise malformed(problem)
     return tensors, metadata
+
+
+def _layout_problem(tensors: dict[str, TensorInfo], data_bytes: int | None) -> str | None:
+    """The safetensors library's rule: sorted by offsets, the tensors tile the data section
+    exactly, from byte 0 to its end, with no overlap and no gap (``Metadata::validate``).
+
+    A file that breaks it is refused by ``safe_open``; read here it would give a fingerprint
+    of bytes that two tensors share, or of bytes that belong to none.
+    """
+    ordered = sorted(tensors.items(), key=lambda item: item[1].data_offsets)
+    end, previous = 0, None
+    for name, info in ordered:
+        begin, stop = info.data_offsets
+        if begin < end:
+            return (
+                f"tensor {_short(name)} data_offsets [{begin}, {stop}] overlap tensor "
+                f"{_short(previous)}, which ends at byte {end}"
+            )
+        if begin > end:
+            return (
+                f"data section bytes {end}-{begin - 1} belong to no tensor (a gap before "
+                f"tensor {_short(name)}); safetensors requires contiguous data_offsets"
+            )
+        end, previous = stop, name
+    if data_bytes is not None and end != data_bytes:
+        return (
+            f"the tensors cover {end} bytes but the data section holds {data_bytes}; "
+            "safetensors requires data_offsets to cover the whole data section"
+        )
+    return None
 
 
 def _tensor_problem(entry: Any, data_bytes: int | None) -> str | None:

@@ -260,6 +260,44 @@ def test_offsets_past_the_end_of_the_file() -> None:
     assert "holds only 12 bytes" in message
 
 
+def _entry(begin: int, end: int) -> dict:
+    return {"dtype": "F32", "shape": [(end - begin) // 4], "data_offsets": [begin, end]}
+
+
+@pytest.mark.parametrize(
+    ("entries", "data_bytes", "expected"),
+    [
+        # issue 11: two tensors sharing bytes were accepted, then fingerprinted
+        ({"a": _entry(0, 8), "b": _entry(4, 12)}, 12, "'b' data_offsets [4, 12] overlap"),
+        ({"a": _entry(0, 8), "b": _entry(0, 8)}, 8, "overlap tensor 'a'"),
+        ({"a": _entry(0, 16), "b": _entry(4, 8)}, 16, "overlap tensor 'a', which ends at byte 16"),
+        # bytes no tensor owns: a gap between tensors, before the first, or after the last
+        ({"a": _entry(0, 8), "b": _entry(12, 20)}, 20, "bytes 8-11 belong to no tensor"),
+        ({"a": _entry(4, 12)}, 12, "bytes 0-3 belong to no tensor"),
+        ({"a": _entry(0, 8)}, 16, "the tensors cover 8 bytes but the data section holds 16"),
+    ],
+)
+def test_offsets_must_tile_the_data_section_like_safetensors(
+    tmp_path: Path, entries: dict, data_bytes: int, expected: str
+) -> None:
+    data = _file(entries, bytes(data_bytes))
+    assert expected in _error(data)
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(data)
+    with pytest.raises(Exception):  # noqa: B017 - the safetensors library refuses it too
+        safe_open(path, framework="pt")
+
+
+def test_contiguous_offsets_in_any_header_order_are_accepted() -> None:
+    entries = {
+        "z": _entry(0, 8),
+        "empty": {"dtype": "F32", "shape": [0], "data_offsets": [8, 8]},
+        "a": _entry(8, 16),
+    }
+    tensors, _ = _read(_file(entries, bytes(16)))
+    assert sorted(tensors) == ["a", "empty", "z"]
+
+
 @pytest.mark.parametrize(
     ("header", "expected"),
     [
