@@ -17,7 +17,8 @@ from lineage.fingerprint import (
     FingerprintUnavailableError,
     fingerprint_checkpoint,
 )
-from lineage.fingerprint.selection import select
+from lineage.fingerprint.selection import MAX_PROJECTION_ROWS, MAX_ROW_VALUES, select
+from lineage.records import TensorInfo
 from lineage.safetensors_header import BytesRangeReader, FileRangeReader, read_safetensors_layout
 from registry.database import Registry
 from registry.store import record_snapshot
@@ -227,3 +228,79 @@ def test_layout_reports_where_data_starts() -> None:
     tensors, _, start = read_safetensors_layout(BytesRangeReader(data), filename="m.safetensors")
     begin, end = tensors["w"].data_offsets
     assert np.frombuffer(data[start + begin : start + end], "<f4").tolist() == [0, 1, 2, 3]
+
+
+class _RequestedBytes:
+    """Counts the bytes *asked for* (not returned): what a Hub reader would download."""
+
+    def __init__(self, inner: FileRangeReader):
+        self.inner = inner
+        self.size = inner.size
+        self.requested = 0
+
+    def read(self, start: int, length: int) -> bytes:
+        self.requested += length
+        return self.inner.read(start, length)
+
+
+HUGE_VALUES = 512 * 1024 * 1024  # 2 GiB of float32: one declared row, never written
+
+
+@pytest.mark.parametrize(
+    ("name", "shape"),
+    [
+        ("model.layers.0.mlp.down_proj.weight", [1, HUGE_VALUES]),  # issue 11: one enormous row
+        ("model.embed_tokens.weight", [4, HUGE_VALUES // 4]),  # a block of embedding rows
+        ("model.layers.0.experts.down_proj", [8, 2048, HUGE_VALUES // 8 // 2048]),  # fused
+        ("model.layers.0.self_attn.q_proj.weight", [HUGE_VALUES // 65536, 65536]),  # many rows
+        ("model.norm.weight", [HUGE_VALUES]),  # one vector
+    ],
+)
+def test_bytes_read_per_tensor_are_bounded_whatever_the_shape(
+    tmp_path: Path, name: str, shape: list[int]
+) -> None:
+    header = json.dumps(
+        {name: {"dtype": "F32", "shape": shape, "data_offsets": [0, HUGE_VALUES * 4]}}
+    ).encode()
+    path = tmp_path / "model.safetensors"
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", len(header)) + header)
+        handle.truncate(8 + len(header) + HUGE_VALUES * 4)  # sparse: the data is never written
+    readers: list[_RequestedBytes] = []
+
+    def opener(filename: str) -> _RequestedBytes:
+        readers.append(_RequestedBytes(FileRangeReader(tmp_path / filename)))
+        return readers[-1]
+
+    fingerprint = fingerprint_checkpoint(opener, ["model.safetensors"], repo_id="org/wide")
+    header_reads = 64 * 1024  # the speculative header read
+    cap = MAX_PROJECTION_ROWS * MAX_ROW_VALUES * 4  # the per-tensor bound, 8 MiB
+    assert sum(reader.requested for reader in readers) <= header_reads + cap
+    assert fingerprint.bytes_read <= header_reads + cap
+    sample = fingerprint.tensors[name]
+    assert sample.values.size <= MAX_PROJECTION_ROWS * MAX_ROW_VALUES
+    assert tuple(sample.shape) == tuple(shape)
+
+
+def test_a_cut_row_is_the_start_of_the_row_it_names() -> None:
+    rows, width = 3, MAX_ROW_VALUES + 5
+    weight = np.arange(rows * width, dtype=np.float32).reshape(rows, width) / 1000
+    _, opener = _buffers({"model.embed_tokens.weight": weight, "x.weight": weight})
+    fingerprint = fingerprint_checkpoint(opener, ["model.safetensors"])
+    embedding = fingerprint.tensors["model.embed_tokens.weight"]
+    assert embedding.values.shape == (1, MAX_ROW_VALUES)
+    assert np.array_equal(embedding.values[0], weight[embedding.row_start, :MAX_ROW_VALUES])
+    projection = fingerprint.tensors["x.weight"]
+    assert projection.row_start == 0
+    assert np.array_equal(projection.values[0], weight[0, :MAX_ROW_VALUES])
+
+
+def test_rows_of_usual_widths_are_read_whole(weight_zoo: WeightZoo) -> None:
+    tensors, _, _ = read_safetensors_layout(
+        FileRangeReader(weight_zoo.path("base") / "model.safetensors"), filename="m.safetensors"
+    )
+    assert all(piece.cols == piece.row_width for piece in select(tensors).slices)
+    # a 405B-class MLP row (53,248 values) is read whole: only wider rows are cut
+    wide = {"mlp.down_proj.weight": TensorInfo("BF16", (16384, 53248), "m", (0, 0))}
+    (piece,) = select(wide).slices
+    assert piece.cols == piece.row_width == 53248 and piece.rows > 1
