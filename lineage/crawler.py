@@ -418,7 +418,12 @@ class _Crawl:
                     _Visit(parent.parent, parent.revision, up=0, down=0, list_children=False)
                 )
         if result.children_error is not None:
-            self.report.warnings.append(str(result.children_error))
+            # Descendants that could not be listed are a node not fully processed: never a
+            # clean crawl that silently found no descendants.
+            error = result.children_error
+            self.report.problems.append(
+                CrawlProblem(snapshot.repo_id, "error", f"descendants not listed: {error}")
+            )
         for child in result.children:
             self.edges.append((snapshot.repo_id, child))
             next_down = _step(visit.down)

@@ -414,3 +414,24 @@ def test_a_children_listing_whose_next_page_is_itself_stops(hub, hub_source):
     with pytest.raises(Exception, match="pagination loops") as caught:
         hub_source.children("zoo/base")
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "fault", ["loop", "503", b"{not json", b'{"id": "zoo/x"}', b'[{"modelId": 3}]', b'["../x"]']
+)
+def test_descendants_that_cannot_be_listed_are_a_problem_not_silence(
+    hub, hub_source, registry, fault
+):
+    if fault == "loop":
+        hub.page_size, hub.link_loop = 1, True
+    elif fault == "503":
+        hub.fail_next("base_model", [503] * 100)
+    else:
+        hub.listing_body = fault
+    report = crawl(
+        registry, hub_source, ["zoo/base"], CrawlOptions(descendants=True, fingerprint=False)
+    )
+    assert not report.ok
+    (problem,) = [p for p in report.problems if p.repo_id == "zoo/base"]
+    assert problem.status == "error" and "descendants not listed" in problem.message
+    assert report.nodes["zoo/base"] == "ok"  # the node itself was read and recorded

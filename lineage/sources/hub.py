@@ -22,6 +22,7 @@ and the Hub cache location (``HF_HUB_CACHE`` / ``HF_HOME``).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -64,6 +65,8 @@ SPECULATIVE_HEADER_BYTES = 64 * 1024  # a 7B single-file header is ~30 KiB
 # A server that ignores Range sends whole files: followed this far, refused past it.
 MAX_IGNORED_RANGE_BYTES = 64 * 1024 * 1024
 MAX_CHILDREN = 100_000  # more than any base model's descendants on the Hub
+MAX_CHILDREN_PAGES = 1_000  # the Hub pages 1,000 models at a time
+MAX_LISTING_BYTES = 64 * 1024 * 1024  # one page of 1,000 models with sha: well under 1 MiB
 MODEL_INFO_FIELDS = [
     "sha",
     "cardData",
@@ -81,6 +84,36 @@ MODEL_INFO_FIELDS = [
 ]
 COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 CONTENT_RANGE_TOTAL = re.compile(r"/(\d+)\s*$")
+
+
+def _children_of_page(body: bytes, repo_id: str) -> list[str]:
+    """The model ids of one page of the children listing; anything else is an error."""
+    try:
+        page = json.loads(body)
+    except (ValueError, RecursionError) as error:
+        raise HubUnavailableError(
+            f"the list of children is not valid JSON ({' '.join(str(error).split())[:120]})",
+            repo_id=repo_id,
+        ) from error
+    if not isinstance(page, list):
+        raise HubUnavailableError(
+            f"the list of children is {type(page).__name__}, not a list", repo_id=repo_id
+        )
+    ids = []
+    for item in page:
+        child = item.get("id") if isinstance(item, dict) else None
+        if not isinstance(child, str):
+            raise HubUnavailableError(
+                "the list of children holds an item without a model id", repo_id=repo_id
+            )
+        try:
+            validate_repo_id(child)
+        except LineageError as error:
+            raise HubUnavailableError(
+                f"the list of children names an invalid repo id: {error}", repo_id=repo_id
+            ) from error
+        ids.append(child)
+    return ids
 
 
 def _check_commit(response: httpx2.Response, url: str, *, repo_id: str, filename: str) -> None:
@@ -362,12 +395,7 @@ class HubSource:
                 "descendants cannot be listed offline (HF_HUB_OFFLINE)", repo_id=repo_id
             )
         try:
-            models = call_with_retry(
-                lambda: self._list_children(repo_id),
-                policy=self.policy,
-                what="list of children",
-                repo_id=repo_id,
-            )
+            models = self._list_children(repo_id)
         except Exception as error:
             raise _map_hub_error(
                 error, repo_id, has_token=self.has_token, what="list of children"
@@ -376,24 +404,66 @@ class HubSource:
 
     # -- files -----------------------------------------------------------------------------
     def _list_children(self, repo_id: str) -> list[str]:
-        """Every page of the children listing, refusing one that goes round in circles.
+        """Every page of ``/api/models?filter=base_model:<id>``, one retry policy for each.
 
-        huggingface_hub follows ``Link: next`` for as long as the server sends one; a server
-        whose next page is a page already seen would be followed forever.
+        Read here rather than through ``list_models``: huggingface_hub retries 5xx pages on
+        its own (five times, up to 8 s apart, printing to stderr) inside each of this tool's
+        attempts, and follows ``Link: next`` for as long as the server sends one. Here every
+        page has one retry budget, a page or model seen twice ends the listing with an
+        error, bodies are read to a bound, and a body that is not a list of models is said.
         """
-        seen: set[str] = set()
-        for model in self.api.list_models(filter=f"base_model:{repo_id}", expand=["sha"]):
-            if model.id in seen:
+        url: str | None = f"{self.endpoint}/api/models"
+        params: list[tuple[str, str]] | None = [
+            ("filter", f"base_model:{repo_id}"),
+            ("expand", "sha"),
+        ]
+        pages: set[str] = set()
+        children: dict[str, None] = {}
+        while url is not None:
+            page_key = url + repr(params)
+            if page_key in pages or len(pages) >= MAX_CHILDREN_PAGES:
                 raise HubUnavailableError(
-                    f"the list of children repeats {model.id}: the Hub's pagination loops; stopped",
+                    "the list of children does not end (a page repeats, or more than "
+                    f"{MAX_CHILDREN_PAGES} pages): the Hub's pagination loops; stopped",
                     repo_id=repo_id,
                 )
-            seen.add(model.id)
-            if len(seen) > MAX_CHILDREN:
+            pages.add(page_key)
+            body, url = call_with_retry(
+                lambda url=url, params=params: self._get_page(url, params),
+                policy=self.policy,
+                what="list of children",
+                repo_id=repo_id,
+            )
+            params = None  # the next page's URL carries the query
+            for child in _children_of_page(body, repo_id):
+                if child in children:
+                    raise HubUnavailableError(
+                        f"the list of children repeats {child}: the Hub's pagination loops; "
+                        "stopped",
+                        repo_id=repo_id,
+                    )
+                children[child] = None
+            if len(children) > MAX_CHILDREN:
                 raise HubUnavailableError(
                     f"more than {MAX_CHILDREN} children listed; stopped", repo_id=repo_id
                 )
-        return list(seen)
+        return list(children)
+
+    def _get_page(self, url: str, params: list[tuple[str, str]] | None) -> tuple[bytes, str | None]:
+        headers = {**build_hf_headers(token=self.token), "Accept-Encoding": "identity"}
+        with get_session().stream(
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            follow_redirects=True,
+            timeout=self.policy.timeout_s,
+        ) as response:
+            body = _read_body(response, stop_after=MAX_LISTING_BYTES + 1)
+            following = response.links.get("next", {}).get("url")
+        if len(body) > MAX_LISTING_BYTES:
+            raise HubUnavailableError(f"a page of the model list is over {MAX_LISTING_BYTES} bytes")
+        return body, following
 
     def read_small_file(self, repo_id: str, filename: str, sha: str) -> bytes:
         """A card or config at ``sha``, in one GET, kept in the Hub cache's snapshot folder.

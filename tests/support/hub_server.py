@@ -608,6 +608,7 @@ class FakeHub:
         self.ignore_ranges = False
         self.link_loop = False
         self.served_commit: str | None = None
+        self.listing_body: bytes | None = None  # served as every /api/models answer
         self.endpoint = ""
         self._lock = threading.RLock()
         self._repos: dict[str, _Repo] = {}
@@ -1075,6 +1076,8 @@ class FakeHub:
     # -- /api/models (list) -------------------------------------------------------------
 
     def _list_models(self, query: list[tuple[str, str]], token_ok: bool) -> _Response:
+        if self.listing_body is not None:  # a broken server's answer, verbatim
+            return _Response(200, self.listing_body, {"Content-Type": "application/json"})
         params = dict(query)
         expand = _expand_values(query)
         if expand and any(params.get(k) for k in ("full", "config", "cardData")):
