@@ -51,6 +51,11 @@ TOKENIZER_FILE_PATTERNS: tuple[str, ...] = (
     "config.json",
 )
 PICKLE_SUFFIXES: tuple[str, ...] = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+# Pickle checkpoints transformers and PEFT can load (pytorch_model*.bin, adapter_model.bin;
+# their index is a *.json): fetched only with --allow-pickle, for a model without safetensors.
+PICKLE_FILE_PATTERNS: tuple[str, ...] = ("*.bin",)
+ADAPTER_SAFETENSORS = "adapter_model.safetensors"
+ADAPTER_PICKLE = "adapter_model.bin"
 
 PLAIN_FORMAT = "plain-v1"
 DEFAULT_MAX_NEW_TOKENS = 256
@@ -142,19 +147,62 @@ class LoadedModel:
 # -- loading ----------------------------------------------------------------------------------
 
 
-def check_weight_files(folder: Path, label: str, *, allow_pickle: bool) -> None:
-    """Refuse a folder whose weights are pickle-only unless the user opted in."""
-    names = [p.name for p in folder.rglob("*") if p.is_file()]
-    if any(name.endswith(".safetensors") for name in names):
-        return
-    if any(name.endswith(PICKLE_SUFFIXES) for name in names) and not allow_pickle:
+def _top_level_files(folder: Path) -> list[str]:
+    """Names of the regular files (or links to them, as in the Hub cache) a loader reads."""
+    try:
+        return sorted(p.name for p in folder.iterdir() if p.is_file())
+    except OSError:
+        return []
+
+
+def has_safetensors_weights(folder: Path) -> bool:
+    """Whether ``folder`` holds model weights as safetensors (one file or shards)."""
+    return any(
+        name.endswith(".safetensors") and not name.startswith("adapter_model")
+        for name in _top_level_files(folder)
+    )
+
+
+def check_weight_files(folder: Path, label: str, *, allow_pickle: bool) -> bool:
+    """Which weights of ``folder`` to load: True for safetensors, False for pickle.
+
+    Safetensors always win when both exist: they are what was crawled and fingerprinted
+    under the revision's sha. Pickle-only weights are refused unless the user opted in,
+    before any of them is opened.
+    """
+    names = _top_level_files(folder)
+    if has_safetensors_weights(folder):
+        return True
+    pickled = [name for name in names if name.endswith(PICKLE_SUFFIXES)]
+    if pickled and not allow_pickle:
         raise ModelLoadError(
             "has pickle weights only (no safetensors); pass --allow-pickle to load them with"
             " torch weights_only=True",
             subject=label,
         )
-    if not any(name.endswith(PICKLE_SUFFIXES) for name in names):
-        raise ModelLoadError("has no weight files (no *.safetensors)", subject=label)
+    if not pickled:
+        # Over the Hub, pickle files are not even downloaded without the flag: say so.
+        hint = "" if allow_pickle else "; pickle checkpoints are loaded only with --allow-pickle"
+        raise ModelLoadError(f"has no weight files (no *.safetensors{hint})", subject=label)
+    return False
+
+
+def check_adapter_files(folder: Path, label: str, *, allow_pickle: bool) -> None:
+    """Refuse an adapter shipped only as ``adapter_model.bin`` unless the user opted in
+    (PEFT prefers ``adapter_model.safetensors`` when both exist)."""
+    names = set(_top_level_files(folder))
+    if ADAPTER_SAFETENSORS in names:
+        return
+    if ADAPTER_PICKLE in names:
+        if allow_pickle:
+            return
+        raise ModelLoadError(
+            f"is an adapter with pickle weights only ({ADAPTER_PICKLE}, no"
+            f" {ADAPTER_SAFETENSORS}); pass --allow-pickle to load them with torch"
+            " weights_only=True",
+            subject=label,
+        )
+    raise ModelLoadError(f"is an adapter without weights (no {ADAPTER_SAFETENSORS})", subject=label)
 
 
 def load_tokenizer(folder: Path, label: str, *, trust_remote_code: bool = False) -> Any:
@@ -185,7 +233,9 @@ def load_model(
     """Load a causal LM (``folder``), or a PEFT adapter (``adapter_folder``) on its base."""
     device = settings.resolved_device()
     dtype = settings.resolved_dtype(device)
-    check_weight_files(folder, label, allow_pickle=settings.allow_pickle)
+    use_safetensors = check_weight_files(folder, label, allow_pickle=settings.allow_pickle)
+    if adapter_folder is not None:
+        check_adapter_files(adapter_folder, label, allow_pickle=settings.allow_pickle)
     tokenizer_folder = adapter_folder if _has_tokenizer(adapter_folder) else folder
     tokenizer = load_tokenizer(
         tokenizer_folder, label, trust_remote_code=settings.trust_remote_code
@@ -195,7 +245,8 @@ def load_model(
             model = AutoModelForCausalLM.from_pretrained(
                 str(folder),
                 dtype=DTYPES[dtype],
-                use_safetensors=not settings.allow_pickle,
+                use_safetensors=use_safetensors,
+                weights_only=True,
                 trust_remote_code=settings.trust_remote_code,
                 local_files_only=True,
             )

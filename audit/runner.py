@@ -18,7 +18,9 @@ from typing import Any
 
 from audit.errors import ModelLoadError
 from audit.generation import (
+    ADAPTER_SAFETENSORS,
     MODEL_FILE_PATTERNS,
+    PICKLE_FILE_PATTERNS,
     TOKENIZER_FILE_PATTERNS,
     ChatFormat,
     GenerationSettings,
@@ -28,6 +30,7 @@ from audit.generation import (
     format_prompts,
     generate,
     generation_record,
+    has_safetensors_weights,
     load_model,
     load_tokenizer,
     resolve_chat_format,
@@ -52,7 +55,7 @@ from registry.evaluations import (
 
 ADAPTER_FILE_PATTERNS: tuple[str, ...] = (
     "adapter_config.json",
-    "adapter_model.safetensors",
+    ADAPTER_SAFETENSORS,
     "tokenizer*",
     "special_tokens_map.json",
     "*.jinja",
@@ -334,17 +337,39 @@ class NodeEvaluator:
             )
         return node.adapter_base, shas[node.adapter_base]
 
+    def _weights_folder(
+        self,
+        repo_id: str,
+        sha: str,
+        patterns: Sequence[str],
+        has_safetensors: Callable[[Path], bool],
+    ) -> Path:
+        """The files to load ``repo_id`` from: safetensors ones first; pickle checkpoints
+        are fetched only with --allow-pickle, and only for a revision without safetensors,
+        so what is evaluated is what was crawled and fingerprinted."""
+        folder = self._folder(repo_id, sha, patterns)
+        if self.settings.allow_pickle and not has_safetensors(folder):
+            folder = self._folder(repo_id, sha, (*patterns, *PICKLE_FILE_PATTERNS))
+        return folder
+
     def _load(self, node: AuditNode) -> LoadedModel:
         if node.relation == "adapter":
             base, base_sha = self._adapter_base(node)
             return load_model(
-                self._folder(base, base_sha, MODEL_FILE_PATTERNS),
+                self._weights_folder(base, base_sha, MODEL_FILE_PATTERNS, has_safetensors_weights),
                 self.settings,
                 label=node.repo_id,
-                adapter_folder=self._folder(node.repo_id, node.sha, ADAPTER_FILE_PATTERNS),
+                adapter_folder=self._weights_folder(
+                    node.repo_id,
+                    node.sha,
+                    ADAPTER_FILE_PATTERNS,
+                    lambda folder: (folder / ADAPTER_SAFETENSORS).is_file(),
+                ),
             )
         return load_model(
-            self._folder(node.repo_id, node.sha, MODEL_FILE_PATTERNS),
+            self._weights_folder(
+                node.repo_id, node.sha, MODEL_FILE_PATTERNS, has_safetensors_weights
+            ),
             self.settings,
             label=node.repo_id,
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from audit.errors import GenerationError, ModelLoadError
 from audit.generation import (
+    MODEL_FILE_PATTERNS,
     ChatFormat,
     GenerationSettings,
     LoadedModel,
@@ -18,10 +21,12 @@ from audit.generation import (
     format_prompts,
     generate,
     generation_record,
+    has_safetensors_weights,
     load_model,
     load_tokenizer,
     resolve_chat_format,
 )
+from audit.runner import NodeEvaluator
 from tests.support.chat_models import CHAT_TEMPLATE, save_chat_model, word_tokenizer
 
 PROMPTS = [
@@ -227,3 +232,176 @@ def test_save_file_is_what_tiny_models_use(tmp_path: Path) -> None:
     save_file(dict(sorted(tensors.items())), folder / "model.safetensors")
     loaded = load_model(folder, GenerationSettings(max_new_tokens=4), label="t/resaved")
     assert len(generate(loaded, _texts(loaded), GenerationSettings(max_new_tokens=4))) == 5
+
+
+# -- pickle rules (issue 11) ------------------------------------------------------------------
+
+
+def _lora_adapter(base_folder: Path, folder: Path, seed: int) -> dict[str, torch.Tensor]:
+    """A trained-looking LoRA adapter of ``base_folder`` in ``folder``; its merged state."""
+    peft = pytest.importorskip("peft")
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(base_folder)
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"])
+    adapted = peft.get_peft_model(base, config)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, parameter in adapted.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 2.0)
+    adapted.save_pretrained(folder)
+    return {k: v.clone() for k, v in adapted.merge_and_unload().state_dict().items()}
+
+
+def _no_unpickling(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    opened: list[object] = []
+
+    def refuse(path: object, *args: object, **kwargs: object) -> object:
+        opened.append(path)
+        raise AssertionError(f"a pickle file was opened: {path}")
+
+    monkeypatch.setattr(torch, "load", refuse)
+    return opened
+
+
+def test_an_adapter_shipped_only_as_bin_is_refused_before_opening(
+    chat_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = tmp_path / "adapter"
+    _lora_adapter(chat_model, adapter, seed=3)
+    weights = load_file(adapter / "adapter_model.safetensors")
+    torch.save(weights, adapter / "adapter_model.bin")
+    (adapter / "adapter_model.safetensors").unlink()
+    opened = _no_unpickling(monkeypatch)
+    with pytest.raises(
+        ModelLoadError, match=r"^t/lora: is an adapter with pickle weights only .*--allow-pickle"
+    ):
+        load_model(chat_model, GenerationSettings(), label="t/lora", adapter_folder=adapter)
+    assert opened == []
+
+
+def test_allow_pickle_loads_a_bin_only_adapter_with_weights_only(
+    chat_model: Path, tmp_path: Path
+) -> None:
+    adapter = tmp_path / "adapter"
+    expected = _lora_adapter(chat_model, adapter, seed=3)
+    torch.save(load_file(adapter / "adapter_model.safetensors"), adapter / "adapter_model.bin")
+    (adapter / "adapter_model.safetensors").unlink()
+    settings = GenerationSettings(allow_pickle=True)
+    loaded = load_model(chat_model, settings, label="t/lora", adapter_folder=adapter)
+    state = loaded.model.state_dict()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(state[name], tensor)
+
+
+def test_with_allow_pickle_safetensors_still_win_for_an_adapter(
+    chat_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = tmp_path / "adapter"
+    expected = _lora_adapter(chat_model, adapter, seed=3)
+    other = tmp_path / "other"
+    _lora_adapter(chat_model, other, seed=4)
+    torch.save(load_file(other / "adapter_model.safetensors"), adapter / "adapter_model.bin")
+    opened = _no_unpickling(monkeypatch)
+    settings = GenerationSettings(allow_pickle=True)
+    loaded = load_model(chat_model, settings, label="t/lora", adapter_folder=adapter)
+    state = loaded.model.state_dict()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(state[name], tensor)
+    assert opened == []
+
+
+def test_with_allow_pickle_safetensors_still_win_for_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 11: a pytorch_model.bin beside model.safetensors replaced the crawled weights
+    folder = save_chat_model(tmp_path / "both", seed=1)
+    crawled = load_file(folder / "model.safetensors")
+    other = load_file(save_chat_model(tmp_path / "other", seed=2) / "model.safetensors")
+    torch.save(other, folder / "pytorch_model.bin")
+    opened = _no_unpickling(monkeypatch)
+    loaded = load_model(folder, GenerationSettings(allow_pickle=True), label="t/both")
+    state = loaded.model.state_dict()
+    for name, tensor in crawled.items():
+        torch.testing.assert_close(state[name], tensor)
+    assert opened == []
+
+
+def test_allow_pickle_on_a_safetensors_only_model_loads_it(chat_model: Path) -> None:
+    # issue 11: this failed with "no file named pytorch_model.bin"
+    loaded = load_model(chat_model, GenerationSettings(allow_pickle=True), label="t/chat")
+    state = loaded.model.state_dict()
+    for name, tensor in load_file(chat_model / "model.safetensors").items():
+        torch.testing.assert_close(state[name], tensor)
+
+
+def test_allow_pickle_loads_pickle_only_weights(tmp_path: Path) -> None:
+    folder = save_chat_model(tmp_path / "pickled", seed=1)
+    weights = load_file(folder / "model.safetensors")
+    torch.save(weights, folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    loaded = load_model(folder, GenerationSettings(allow_pickle=True), label="t/pickled")
+    state = loaded.model.state_dict()
+    for name, tensor in weights.items():
+        torch.testing.assert_close(state[name], tensor)
+
+
+class _SnapshotSource:
+    """A source that, like the Hub's snapshot_download, hands out only the files matching
+    the patterns asked for, and records every download asked."""
+
+    def __init__(self, remote: Path, root: Path):
+        self.remote, self.root, self.asked = remote, root, []
+
+    def model_folder(self, repo_id: str, sha: str, patterns) -> Path:
+        self.asked.append(tuple(patterns))
+        folder = self.root / str(len(self.asked))
+        folder.mkdir(parents=True)
+        for path in self.remote.iterdir():
+            if any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns):
+                shutil.copy(path, folder / path.name)
+        return folder
+
+
+def _evaluator(source: _SnapshotSource, allow_pickle: bool) -> NodeEvaluator:
+    settings = GenerationSettings(allow_pickle=allow_pickle)
+    return NodeEvaluator(registry=None, source=source, settings=settings, judge=None)  # type: ignore[arg-type]
+
+
+def _downloads_bin(source: _SnapshotSource) -> bool:
+    return any("*.bin" in patterns for patterns in source.asked)
+
+
+@pytest.mark.parametrize("allow_pickle", [False, True])
+def test_the_runner_never_downloads_pickle_beside_safetensors(
+    tmp_path: Path, allow_pickle: bool
+) -> None:
+    remote = save_chat_model(tmp_path / "remote", seed=1)
+    torch.save(load_file(remote / "model.safetensors"), remote / "pytorch_model.bin")
+    source = _SnapshotSource(remote, tmp_path / "cache")
+    folder = _evaluator(source, allow_pickle)._weights_folder(
+        "t/m", "a" * 40, MODEL_FILE_PATTERNS, has_safetensors_weights
+    )
+    assert (folder / "model.safetensors").is_file()
+    assert not (folder / "pytorch_model.bin").exists()
+    assert not _downloads_bin(source)
+
+
+def test_the_runner_downloads_pickle_only_weights_only_with_allow_pickle(tmp_path: Path) -> None:
+    remote = save_chat_model(tmp_path / "remote", seed=1)
+    torch.save(load_file(remote / "model.safetensors"), remote / "pytorch_model.bin")
+    (remote / "model.safetensors").unlink()
+    refused = _SnapshotSource(remote, tmp_path / "refused")
+    folder = _evaluator(refused, False)._weights_folder(
+        "t/m", "a" * 40, MODEL_FILE_PATTERNS, has_safetensors_weights
+    )
+    assert not _downloads_bin(refused)
+    with pytest.raises(ModelLoadError, match="--allow-pickle"):
+        load_model(folder, GenerationSettings(), label="t/m")
+    allowed = _SnapshotSource(remote, tmp_path / "allowed")
+    folder = _evaluator(allowed, True)._weights_folder(
+        "t/m", "a" * 40, MODEL_FILE_PATTERNS, has_safetensors_weights
+    )
+    assert _downloads_bin(allowed) and (folder / "pytorch_model.bin").is_file()
+    load_model(folder, GenerationSettings(allow_pickle=True), label="t/m")
