@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
+import socket
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Table, bindparam, event, insert, update
@@ -281,12 +284,98 @@ def _recorded_stages(
 # -- the crawl log ----------------------------------------------------------------------------
 
 
+# Where a crawl runs, kept in its options: what tells a crawl that died from one still running.
+CRAWL_PROCESS_KEY = "process"
+
+
 def start_crawl(session: Session, roots: Iterable[str], options: Mapping[str, Any]) -> int:
-    """Open a crawl record (status ``running``) and return its id. Secrets are redacted."""
-    crawl = Crawl(roots=[clean_text(str(root)) for root in roots], options=_redact(options))
+    """Open a crawl record (status ``running``) and return its id. Secrets are redacted.
+
+    The record names the process running it (host, pid, process start); crawls left
+    ``running`` by a process that is gone (killed mid-run) are marked ``interrupted`` first.
+    """
+    mark_stale_crawls(session)
+    recorded = _redact(options) | {CRAWL_PROCESS_KEY: this_process()}
+    crawl = Crawl(roots=[clean_text(str(root)) for root in roots], options=recorded)
     session.add(crawl)
     session.flush()
     return _id(crawl)
+
+
+def this_process() -> dict[str, Any]:
+    """What identifies the running process: host, pid, and when it started."""
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": _process_start(os.getpid()),
+    }
+
+
+def _process_start(pid: int) -> str | None:
+    """``boot id:start time`` of process ``pid`` (Linux /proc), None where not readable.
+
+    A pid is reused after its process exits, and restarts at 1 after a reboot: the pair
+    tells the process that opened a crawl from a later one given the same pid.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def process_is_gone(process: Any) -> bool:
+    """Whether the process recorded by ``this_process`` has certainly ended.
+
+    Only a process of this host can be checked; one of another host, or a record without
+    a pid, is never taken for gone (a crawl still running elsewhere must not be marked).
+    """
+    if not isinstance(process, Mapping) or process.get("host") != socket.gethostname():
+        return False
+    pid, started = process.get("pid"), process.get("started")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if isinstance(started, str):
+        current = _process_start(pid)
+        if current is not None:
+            return current != started  # the pid now belongs to another process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # PermissionError: it exists, under another user
+        return False
+    return False
+
+
+def mark_stale_crawls(session: Session) -> list[int]:
+    """Mark ``interrupted`` every crawl still ``running`` whose process is gone; their ids.
+
+    A crawl killed mid-run (SIGKILL, power loss) never closes its record. What it finished
+    is in the registry; its record says it was interrupted, and a line of its log says how
+    that was found.
+    """
+    marked: list[int] = []
+    for crawl in session.exec(select(Crawl).where(Crawl.status == "running")).all():
+        process = (crawl.options or {}).get(CRAWL_PROCESS_KEY)
+        if not process_is_gone(process):
+            continue
+        crawl.status = "interrupted"
+        marked.append(_id(crawl))
+        log_event(
+            session,
+            _id(crawl),
+            repo_id=None,
+            level="warning",
+            event="interrupted",
+            message=f"process {process.get('pid')} on {process.get('host')} ended without "
+            "closing this crawl (killed?); marked interrupted when the next crawl started",
+        )
+    if marked:
+        session.flush()
+    return marked
 
 
 def log_event(

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import signal
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -58,6 +62,8 @@ from registry import (
     start_crawl,
 )
 from registry.database import MIGRATIONS
+from registry.store import mark_stale_crawls, this_process
+from registry.tables import Crawl
 from tests.support.databases import BACKENDS, registry_database
 
 UTC = timezone.utc
@@ -910,7 +916,9 @@ def test_crawl_log_records_runs_without_secrets(reg: Registry) -> None:
         events = crawl_log(session, crawl_id)
     assert crawl.status == "ok" and (crawl.nodes_ok, crawl.problems) == (1, 1)
     assert crawl.finished_at is not None and crawl.finished_at >= crawl.started_at
-    assert crawl.options == {"depth": 3, "hf_token": "***", "headers": {"Authorization": "***"}}
+    options = dict(crawl.options)
+    assert options.pop("process") == this_process()  # who runs it: see the stale-crawl tests
+    assert options == {"depth": 3, "hf_token": "***", "headers": {"Authorization": "***"}}
     assert [(e.level, e.event, e.revision) for e in events] == [
         ("warning", "retry", sha(1)),
         ("info", "done", None),
@@ -918,6 +926,76 @@ def test_crawl_log_records_runs_without_secrets(reg: Registry) -> None:
     assert events[0].message == "429 from hub retrying with hf_***"
     with pytest.raises(ValueError), reg.session() as session:
         log_event(session, crawl_id, repo_id=None, level="debug", event="x", message="y")
+
+
+_OPEN_A_CRAWL_AND_HANG = """
+import sys, time
+from registry.database import Registry
+from registry.store import start_crawl
+with Registry.open(sys.argv[1]) as reg:
+    with reg.session() as session:
+        crawl_id = start_crawl(session, ["org/a"], {"depth": 1})
+    print(crawl_id, flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_crawl_killed_mid_run_is_marked_interrupted_on_the_next_start(
+    registry_url: str, reg: Registry
+) -> None:
+    # issue 11: a crawl killed mid-run stayed "running" for ever
+    root = Path(__file__).resolve().parent.parent
+    child = subprocess.Popen(
+        [sys.executable, "-c", _OPEN_A_CRAWL_AND_HANG, registry_url],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        killed_id = int(child.stdout.readline())
+        with reg.session() as session:
+            assert mark_stale_crawls(session) == []  # its process still runs: left alone
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout=30)
+    with reg.session() as session:
+        next_id = start_crawl(session, ["org/b"], {})
+    with reg.session(write=False) as session:
+        status = {crawl.id: crawl.status for crawl in list_crawls(session)}
+        events = crawl_log(session, killed_id)
+    assert status == {killed_id: "interrupted", next_id: "running"}
+    assert [(e.level, e.event) for e in events] == [("warning", "interrupted")]
+    assert f"process {child.pid} on " in events[0].message
+
+
+def test_only_crawls_whose_process_is_certainly_gone_are_marked(reg: Registry) -> None:
+    me = this_process()
+    recorded = {
+        "alive": me,
+        "other_host": me | {"host": me["host"] + "-elsewhere", "pid": 2**22 + 1},
+        "pid_reused": me | {"started": "another-boot:1"},  # same pid, another process
+        "legacy": None,  # opened before processes were recorded: nothing to go by
+    }
+    ids = {}
+    with reg.session() as session:
+        for name in recorded:
+            ids[name] = start_crawl(session, [f"org/{name}"], {})
+        for crawl in session.exec(select(Crawl)).all():
+            name = next(n for n, i in ids.items() if i == crawl.id)
+            options = dict(crawl.options)
+            if recorded[name] is None:
+                options.pop("process")
+            else:
+                options["process"] = recorded[name]
+            crawl.options = options
+        session.flush()
+        assert mark_stale_crawls(session) == [ids["pid_reused"]]
+        assert mark_stale_crawls(session) == []  # once only
+    with reg.session(write=False) as session:
+        status = {crawl.id: crawl.status for crawl in list_crawls(session)}
+    assert status[ids["pid_reused"]] == "interrupted"
+    assert {status[ids[n]] for n in ("alive", "other_host", "legacy")} == {"running"}
 
 
 def test_registry_errors_share_one_base() -> None:
