@@ -22,6 +22,7 @@ and the Hub cache location (``HF_HUB_CACHE`` / ``HF_HOME``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import re
 from collections.abc import Sequence
@@ -58,7 +59,12 @@ from lineage.references import validate_filename, validate_repo_id, validate_rev
 from lineage.sources.assemble import HubHints, read_snapshot
 from lineage.sources.base import KnownRevisions
 from lineage.sources.local import LocalRepoFiles
-from lineage.sources.retry import RetryPolicy, call_with_retry, describe_transport_error
+from lineage.sources.retry import (
+    RateLimiter,
+    RetryPolicy,
+    call_with_retry,
+    describe_transport_error,
+)
 
 MAX_SMALL_FILE_BYTES = 16 * 1024 * 1024  # cards, configs, indexes: far below this
 SPECULATIVE_HEADER_BYTES = 64 * 1024  # a 7B single-file header is ~30 KiB
@@ -302,7 +308,10 @@ class HubSource:
         # None: huggingface_hub finds HF_TOKEN or the saved login itself; False: anonymous.
         self.token = token
         self.cache_dir = Path(cache_dir) if cache_dir else Path(constants.HF_HUB_CACHE)
+        # One pacing for every worker of this source: a 429 pauses them all.
         self.policy = policy or RetryPolicy()
+        if self.policy.limiter is None:
+            self.policy = dataclasses.replace(self.policy, limiter=RateLimiter())
         self.offline = constants.is_offline_mode() if offline is None else offline
         self.api = HfApi(endpoint=self.endpoint, token=token)
         self.has_token = bool(build_hf_headers(token=token).get("authorization"))

@@ -8,9 +8,11 @@ repos meets 429s and the odd 5xx. Every Hub call of the Hub source goes through
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import httpx2
@@ -21,15 +23,43 @@ from lineage.errors import HubUnavailableError
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+_RATELIMIT_RESET = re.compile(r"\b(?:reset|t)\s*=\s*(\d+(?:\.\d+)?)")
+
+
+class RateLimiter:
+    """One pause shared by every worker of a source: when the Hub says "slow down" (429
+    with Retry-After) to one request, all of them wait, instead of each spending its own
+    attempts hammering a server that is refusing them."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._resume_at = 0.0
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._resume_at = max(self._resume_at, self._clock() + seconds)
+
+    def wait(self, sleep: Callable[[float], None]) -> None:
+        while True:
+            with self._lock:
+                remaining = self._resume_at - self._clock()
+            if remaining <= 0:
+                return
+            sleep(remaining)
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6  # the first try and five retries: "429 five times, then 200" succeeds
+    attempts: int = 6  # the first try and five retries, for errors other than rate limits
     base_delay_s: float = 0.5
     max_delay_s: float = 8.0
     max_retry_after_s: float = 60.0  # a Retry-After longer than this is not worth waiting for
     timeout_s: float = 20.0  # per HTTP request
+    # Rate limits are paced, not counted as failures: a call may wait this long in all for
+    # 429s before it gives up.
+    rate_limit_budget_s: float = 600.0
+    limiter: RateLimiter | None = field(default=None, compare=False)
 
 
 def _status_of(error: Exception) -> int | None:
@@ -38,16 +68,25 @@ def _status_of(error: Exception) -> int | None:
 
 
 def _retry_after_s(error: Exception) -> float | None:
+    """Seconds the server asks to wait: ``Retry-After``, else the ``RateLimit`` headers'
+    reset (``RateLimit-Reset: 3``, or ``RateLimit: limit=10, remaining=0, reset=3``)."""
     response = getattr(error, "response", None)
     if response is None:
         return None
-    value = response.headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: fall back to our own backoff
+    headers = response.headers
+    for value in (
+        headers.get("Retry-After"),
+        headers.get("RateLimit-Reset"),
+        _RATELIMIT_RESET.search(headers.get("RateLimit", "")),
+    ):
+        if value is None:
+            continue
+        text = value.group(1) if isinstance(value, re.Match) else value
+        try:
+            return max(0.0, float(text))
+        except ValueError:
+            continue  # an HTTP date: fall back to our own backoff
+    return None
 
 
 def _is_retryable(error: Exception) -> bool:
@@ -84,23 +123,37 @@ def call_with_retry(
     Non-retryable errors (404, 401, gated, ...) propagate unchanged for the caller to map.
     """
     delay = policy.base_delay_s
-    for attempt in range(1, policy.attempts + 1):
+    attempt = 0
+    rate_limited_s = 0.0
+    while True:
+        if policy.limiter is not None:
+            policy.limiter.wait(sleep)
         try:
             return call()
         except Exception as error:
             if not _is_retryable(error):
                 raise
-            if attempt == policy.attempts:
-                raise HubUnavailableError(
-                    f"{what}: {describe_transport_error(error)} after {attempt} attempts",
-                    repo_id=repo_id,
-                ) from error
             retry_after = _retry_after_s(error)
             if retry_after is not None and retry_after > policy.max_retry_after_s:
                 raise HubUnavailableError(
                     f"{what}: rate limited, the Hub asks to wait {retry_after:.0f}s",
                     repo_id=repo_id,
                 ) from error
+            if _status_of(error) == 429 and rate_limited_s < policy.rate_limit_budget_s:
+                # Paced, not failed: every worker waits out the Hub's pause together.
+                pause = retry_after if retry_after is not None else delay
+                rate_limited_s += pause
+                if policy.limiter is not None:
+                    policy.limiter.pause(pause)
+                else:
+                    sleep(pause)
+                delay = min(policy.max_delay_s, delay * 2)
+                continue
+            attempt += 1
+            if attempt >= policy.attempts:
+                raise HubUnavailableError(
+                    f"{what}: {describe_transport_error(error)} after {attempt} attempts",
+                    repo_id=repo_id,
+                ) from error
             sleep(retry_after if retry_after is not None else delay)
             delay = min(policy.max_delay_s, delay * 2)
-    raise AssertionError("unreachable")  # pragma: no cover

@@ -609,6 +609,9 @@ class FakeHub:
         self.link_loop = False
         self.served_commit: str | None = None
         self.listing_body: bytes | None = None  # served as every /api/models answer
+        # At most this many requests a second; the rest get 429 with Retry-After: 1.
+        self.rate_limit_per_s: float | None = None
+        self._recent: list[float] = []
         self.endpoint = ""
         self._lock = threading.RLock()
         self._repos: dict[str, _Repo] = {}
@@ -813,6 +816,18 @@ class FakeHub:
         with self._lock:
             self._delays.append(_Delay(path_substring, seconds, times))
 
+    def _rate_limited(self) -> _Response | None:
+        """429 (Retry-After: 1) for a request over ``rate_limit_per_s`` in the last second."""
+        if self.rate_limit_per_s is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            self._recent = [moment for moment in self._recent if now - moment < 1.0]
+            if len(self._recent) >= self.rate_limit_per_s:
+                return _error(429, "Too Many Requests", None, {"Retry-After": "1"})
+            self._recent.append(now)
+        return None
+
     def _take_failure(self, target: str) -> _Response | None:
         with self._lock:
             for failure in self._failures:
@@ -863,7 +878,7 @@ class FakeHub:
             path, query = unquote(raw_path), unquote_plus(raw_query)
             target = f"{path}?{query}" if query else path
             hang = self._take_delay(target)
-            response = self._take_failure(target)
+            response = self._take_failure(target) or self._rate_limited()
             if response is None:
                 try:
                     response = self._route(handler.command, raw_path, raw_query, handler)
