@@ -405,3 +405,51 @@ def test_the_runner_downloads_pickle_only_weights_only_with_allow_pickle(tmp_pat
     )
     assert _downloads_bin(allowed) and (folder / "pytorch_model.bin").is_file()
     load_model(folder, GenerationSettings(allow_pickle=True), label="t/m")
+
+
+def _repo_files(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in folder.iterdir() if path.is_file()}
+
+
+def test_over_the_hub_pickle_is_downloaded_only_with_the_flag_and_without_safetensors(
+    tmp_path: Path,
+) -> None:
+    from lineage.sources.hub import HubSource
+    from tests.support.hub_server import FakeHub
+
+    both = save_chat_model(tmp_path / "both", seed=1)
+    torch.save(load_file(both / "model.safetensors"), both / "pytorch_model.bin")
+    pickled = save_chat_model(tmp_path / "pickled", seed=2)
+    torch.save(load_file(pickled / "model.safetensors"), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    with FakeHub() as hub:
+        shas = {
+            "t/both": hub.add_repo("t/both", _repo_files(both)),
+            "t/pickled": hub.add_repo("t/pickled", _repo_files(pickled)),
+        }
+
+        def weights(repo_id: str, allow_pickle: bool, cache: str) -> Path:
+            source = HubSource(
+                endpoint=hub.endpoint, token=False, cache_dir=tmp_path / cache, offline=False
+            )
+            evaluator = NodeEvaluator(
+                registry=None,  # type: ignore[arg-type]
+                source=source,
+                settings=GenerationSettings(allow_pickle=allow_pickle),
+                judge=None,  # type: ignore[arg-type]
+            )
+            return evaluator._weights_folder(
+                repo_id, shas[repo_id], MODEL_FILE_PATTERNS, has_safetensors_weights
+            )
+
+        folder = weights("t/both", True, "c1")
+        assert (folder / "model.safetensors").is_file()
+        assert hub.count(method="GET", path_contains="pytorch_model.bin") == 0
+        folder = weights("t/pickled", False, "c2")
+        assert hub.count(method="GET", path_contains="pytorch_model.bin") == 0
+        with pytest.raises(ModelLoadError, match="only with --allow-pickle"):
+            load_model(folder, GenerationSettings(), label="t/pickled")
+        folder = weights("t/pickled", True, "c3")
+        assert hub.count(method="GET", path_contains="pytorch_model.bin") == 1
+        loaded = load_model(folder, GenerationSettings(allow_pickle=True), label="t/pickled")
+        assert loaded.model is not None
