@@ -470,3 +470,20 @@ def test_rate_limit_headers_give_the_wait_when_retry_after_is_missing():
     assert _retry_after_s(Failure({"RateLimit": "limit=10, remaining=0, reset=4"})) == 4.0
     assert _retry_after_s(Failure({"RateLimit": '"default";r=0;t=5'})) == 5.0
     assert _retry_after_s(Failure({})) is None
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("path", ["/api/models/zoo/instruct", "/zoo/instruct/resolve/"])
+def test_a_hub_that_drips_bytes_meets_a_total_deadline(hub, registry, tmp_path, path):
+    # A byte every 0.2 s never trips a read timeout; the deadline per answer ends it.
+    hub.drip_path, hub.drip_s = path, 0.2
+    source = HubSource(
+        endpoint=hub.endpoint,
+        token=False,
+        cache_dir=tmp_path / "cache",
+        policy=RetryPolicy(attempts=1, base_delay_s=0.01, deadline_s=1.0),
+        offline=False,
+    )
+    report = crawl(registry, source, ["zoo/instruct"], CrawlOptions(depth=0))
+    problem = _problem_for(report, "zoo/instruct")
+    assert problem.status == "error" and "in time" in problem.message

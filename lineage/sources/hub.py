@@ -1,19 +1,23 @@
-"""Hub source: the Hugging Face Hub through the real ``huggingface_hub`` client.
+"""Hub source: the Hugging Face Hub, through huggingface_hub's session, errors and types.
 
 Requests per node are kept few, because a family crawl visits hundreds of repos:
-1. ``model_info(expand=[...])``: sha, card data, tags, config summary, safetensors summary,
-   the file list and the number of children, in one request;
+1. the model info (``/api/models/<id>?expand=...``, parsed by huggingface_hub's
+   ``ModelInfo``): sha, card data, tags, config summary, safetensors summary, the file list
+   and the number of children, in one request;
 2. one ``Range`` read per safetensors file for its header (a second only when the header
    is longer than the speculative first read);
 3. small files in one GET each (no metadata HEAD first), filed in the Hub cache's snapshot
    folder: the README of every node (recipes and lineage sentences live in the body of cards
    of every kind), the mergekit and adapter configs, ``config.json`` when nothing else
    declares a parent;
-4. ``list_models(filter="base_model:<id>")`` for children, only when descendants are asked
-   and the model info counts at least one child (most nodes of a family are leaves).
+4. the children listing (``/api/models?filter=base_model:<id>``, page by page), only when
+   descendants are asked and the model info counts at least one child.
 
-Small files are read no further than ``MAX_SMALL_FILE_BYTES`` (the file list carries no
-sizes when ``expand`` is used).
+Every answer is read to a size bound and a total deadline (a server that drips a byte at a
+time never trips a read timeout), every request goes through one retry policy, and a 429
+pauses every worker of the source together (``RateLimiter``). A file served from another
+commit than the one asked for, a server that ignores ``Range`` deep into a file, or a
+listing that loops, is refused with a one-line error.
 
 Honours ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` (then reads the Hub cache only)
 and the Hub cache location (``HF_HUB_CACHE`` / ``HF_HOME``).
@@ -25,13 +29,13 @@ import contextlib
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from urllib.parse import quote
 
 import httpx2
 from huggingface_hub import (
-    HfApi,
     constants,
     get_session,
     hf_hub_url,
@@ -39,6 +43,7 @@ from huggingface_hub import (
 )
 from huggingface_hub import errors as hf_errors
 from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, repo_folder_name
+from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
 
 from lineage.cards import card_metadata_from_dict
@@ -73,6 +78,7 @@ MAX_IGNORED_RANGE_BYTES = 64 * 1024 * 1024
 MAX_CHILDREN = 100_000  # more than any base model's descendants on the Hub
 MAX_CHILDREN_PAGES = 1_000  # the Hub pages 1,000 models at a time
 MAX_LISTING_BYTES = 64 * 1024 * 1024  # one page of 1,000 models with sha: well under 1 MiB
+MAX_MODEL_INFO_BYTES = 64 * 1024 * 1024  # a model info with thousands of siblings: a few MiB
 MODEL_INFO_FIELDS = [
     "sha",
     "cardData",
@@ -134,11 +140,16 @@ def _check_commit(response: httpx2.Response, url: str, *, repo_id: str, filename
         )
 
 
-def _read_body(response: httpx2.Response, *, stop_after: int) -> bytes:
-    """A streamed response's body, no further than ``stop_after`` bytes; errors raised."""
+def _read_body(
+    response: httpx2.Response, *, stop_after: int, deadline_s: float | None = None
+) -> bytes:
+    """A streamed response's body, no further than ``stop_after`` bytes and no longer than
+    ``deadline_s`` seconds in all (a read timeout alone never fires on a server that sends
+    a byte every second); errors raised."""
     if response.status_code >= 400:
         response.read()
         hf_raise_for_status(response)
+    give_up_at = time.monotonic() + deadline_s if deadline_s is not None else None
     chunks: list[bytes] = []
     received = 0
     for chunk in response.iter_bytes():
@@ -146,6 +157,8 @@ def _read_body(response: httpx2.Response, *, stop_after: int) -> bytes:
         received += len(chunk)
         if received >= stop_after:
             break
+        if give_up_at is not None and time.monotonic() > give_up_at:
+            raise httpx2.ReadTimeout(f"the answer took longer than {deadline_s:.0f}s in all")
     return b"".join(chunks)
 
 
@@ -244,7 +257,7 @@ class HubRangeReader:
             # A server that ignores Range sends the whole file from byte 0: read up to the
             # end of the range wanted (bounded above), then cut the range out of it.
             stop = length if response.status_code == 206 else start + length
-            data = _read_body(response, stop_after=stop)
+            data = _read_body(response, stop_after=stop, deadline_s=self.policy.deadline_s)
             self._learn_size(response)
         return data[:length] if response.status_code == 206 else data[start : start + length]
 
@@ -313,7 +326,6 @@ class HubSource:
         if self.policy.limiter is None:
             self.policy = dataclasses.replace(self.policy, limiter=RateLimiter())
         self.offline = constants.is_offline_mode() if offline is None else offline
-        self.api = HfApi(endpoint=self.endpoint, token=token)
         self.has_token = bool(build_hf_headers(token=token).get("authorization"))
 
     def describe(self) -> str:
@@ -379,17 +391,23 @@ class HubSource:
         snapshot.warnings = [*warnings, *snapshot.warnings]
         return snapshot
 
-    def _model_info(self, repo_id: str, revision: str | None, fields: list[str]) -> Any:
-        """``model_info`` with retries; Hub errors mapped, a client-side ValueError not."""
+    def _model_info(self, repo_id: str, revision: str | None, fields: list[str]) -> ModelInfo:
+        """The Hub's model info, as ``HfApi.model_info`` asks for it and parses it, but read
+        here: to a size bound and a total deadline (a server that drips a byte at a time
+        never trips a read timeout), with retries. Hub errors are mapped; a ValueError of
+        huggingface_hub's parsing of the card data is raised as it is."""
+        path = f"{self.endpoint}/api/models/{repo_id}"
+        if revision is not None:
+            path += f"/revision/{quote(revision, safe='')}"
+        params = [("expand", name) for name in fields]
         try:
-            return call_with_retry(
-                lambda: self.api.model_info(
-                    repo_id, revision=revision, expand=fields, timeout=self.policy.timeout_s
-                ),
+            body, _ = call_with_retry(
+                lambda: self._get_bounded(path, params, max_bytes=MAX_MODEL_INFO_BYTES),
                 policy=self.policy,
                 what="model info",
                 repo_id=repo_id,
             )
+            return ModelInfo(**json.loads(body))
         except ValueError:
             raise
         except Exception as error:
@@ -438,7 +456,9 @@ class HubSource:
                 )
             pages.add(page_key)
             body, url = call_with_retry(
-                lambda url=url, params=params: self._get_page(url, params),
+                lambda url=url, params=params: self._get_bounded(
+                    url, params, max_bytes=MAX_LISTING_BYTES
+                ),
                 policy=self.policy,
                 what="list of children",
                 repo_id=repo_id,
@@ -458,7 +478,10 @@ class HubSource:
                 )
         return list(children)
 
-    def _get_page(self, url: str, params: list[tuple[str, str]] | None) -> tuple[bytes, str | None]:
+    def _get_bounded(
+        self, url: str, params: list[tuple[str, str]] | None, *, max_bytes: int
+    ) -> tuple[bytes, str | None]:
+        """An API answer's body, refused past ``max_bytes``, and its ``Link: next`` URL."""
         headers = {**build_hf_headers(token=self.token), "Accept-Encoding": "identity"}
         with get_session().stream(
             "GET",
@@ -468,10 +491,10 @@ class HubSource:
             follow_redirects=True,
             timeout=self.policy.timeout_s,
         ) as response:
-            body = _read_body(response, stop_after=MAX_LISTING_BYTES + 1)
+            body = _read_body(response, stop_after=max_bytes + 1, deadline_s=self.policy.deadline_s)
             following = response.links.get("next", {}).get("url")
-        if len(body) > MAX_LISTING_BYTES:
-            raise HubUnavailableError(f"a page of the model list is over {MAX_LISTING_BYTES} bytes")
+        if len(body) > max_bytes:
+            raise HubUnavailableError(f"an answer of the Hub API is over {max_bytes} bytes")
         return body, following
 
     def read_small_file(self, repo_id: str, filename: str, sha: str) -> bytes:
@@ -510,7 +533,9 @@ class HubSource:
             "GET", url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
         ) as response:
             _check_commit(response, url, repo_id=repo_id, filename=filename)
-            data = _read_body(response, stop_after=MAX_SMALL_FILE_BYTES + 1)
+            data = _read_body(
+                response, stop_after=MAX_SMALL_FILE_BYTES + 1, deadline_s=self.policy.deadline_s
+            )
         if len(data) > MAX_SMALL_FILE_BYTES:
             raise FileTooLargeError(
                 "too large for a card or config", repo_id=repo_id, file=filename

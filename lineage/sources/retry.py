@@ -55,7 +55,8 @@ class RetryPolicy:
     base_delay_s: float = 0.5
     max_delay_s: float = 8.0
     max_retry_after_s: float = 60.0  # a Retry-After longer than this is not worth waiting for
-    timeout_s: float = 20.0  # per HTTP request
+    timeout_s: float = 20.0  # per HTTP read (connect, and each wait for bytes)
+    deadline_s: float = 120.0  # per answer in all, however slowly its bytes arrive
     # Rate limits are paced, not counted as failures: a call may wait this long in all for
     # 429s before it gives up.
     rate_limit_budget_s: float = 600.0

@@ -609,6 +609,9 @@ class FakeHub:
         self.link_loop = False
         self.served_commit: str | None = None
         self.listing_body: bytes | None = None  # served as every /api/models answer
+        # Bodies of requests whose path holds drip_path are sent a byte every drip_s seconds.
+        self.drip_path: str | None = None
+        self.drip_s = 0.5
         # At most this many requests a second; the rest get 429 with Retry-After: 1.
         self.rate_limit_per_s: float | None = None
         self._recent: list[float] = []
@@ -903,7 +906,9 @@ class FakeHub:
             # Logged before writing: a client holding its answer must find the request counted.
             with self._lock:
                 self._log.append(record)
-            if not handler.send(response, include_body=include_body) and record.bytes_sent:
+            drip = self.drip_s if self.drip_path and self.drip_path in target else None
+            sent = handler.send(response, include_body=include_body, drip_s=drip)
+            if not sent and record.bytes_sent:
                 self._forget_bytes(record)
         finally:
             with self._lock:
@@ -1402,15 +1407,21 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _dispatch
 
-    def send(self, response: _Response, *, include_body: bool) -> bool:
-        """Write the response; False if the client went away first."""
+    def send(self, response: _Response, *, include_body: bool, drip_s: float | None = None) -> bool:
+        """Write the response (its body a byte at a time, ``drip_s`` apart, when given);
+        False if the client went away first."""
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
-            if include_body and response.body:
+            if include_body and response.body and drip_s is not None:
+                for index in range(len(response.body)):
+                    self.wfile.write(response.body[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(drip_s)
+            elif include_body and response.body:
                 self.wfile.write(response.body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # e.g. the client timed out during a delay()
