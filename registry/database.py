@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from registry.errors import (
     MigrationError,
     NotARegistryError,
     RegistryBusyError,
+    RegistryDamagedError,
     RegistryError,
     RegistryUnavailableError,
     SchemaTooNewError,
@@ -48,6 +50,19 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 10
 # Any constant works; it only has to be the same for every lineage-audit process.
 _PG_SCHEMA_LOCK_KEY = 0x6C696E65
+
+CHECK_HINT = "run `lineage registry check` for details"
+# SQLite's words for a file whose pages or format cannot be read.
+_DAMAGE_MARKERS = (
+    "malformed",
+    "file is not a database",
+    "not a database",
+    "disk i/o error",
+    "could not decode",
+    "corrupt",
+)
+# Python errors that mean a stored value could not be decoded into its column's type.
+_DECODE_ERRORS = (ValueError, TypeError, OverflowError)
 
 # Writers on SQLite take the write lock when their transaction starts, so two writing
 # processes queue on the busy timeout instead of failing on a stale read snapshot.
@@ -144,6 +159,12 @@ class Registry:
                 with contextlib.suppress(sa.exc.SQLAlchemyError):
                     session.rollback()
                 translated = self._translate(err)
+                if translated is None and _decode_error(err):
+                    translated = RegistryDamagedError(
+                        f"a stored value could not be read ({type(err).__name__}:"
+                        f" {_first_line(err)}); {CHECK_HINT}",
+                        url=self.url,
+                    )
                 if translated is not None:
                     raise translated from err
                 raise
@@ -189,7 +210,7 @@ class Registry:
         except RegistryError:
             raise
         except sa.exc.DBAPIError as err:
-            if isinstance(err, sa.exc.DatabaseError) and "not a database" in str(err.orig):
+            if isinstance(err, sa.exc.DatabaseError) and "file is not a database" in str(err.orig):
                 raise NotARegistryError(
                     "is not a SQLite database; point LINEAGE_DB at a lineage registry or at a"
                     " new file",
@@ -201,6 +222,13 @@ class Registry:
             raise
 
     def _create_or_upgrade(self, conn: Connection) -> None:
+        if self.backend == "sqlite" and self.path is not None:
+            damage = _integrity_problems(conn)
+            if damage:
+                raise RegistryDamagedError(
+                    f"is damaged (PRAGMA quick_check: {'; '.join(damage[:3])}); {CHECK_HINT}",
+                    url=self.url,
+                )
         names = set(sa.inspect(conn).get_table_names())
         if not names:
             SQLModel.metadata.create_all(conn, tables=[table.__table__ for table in TABLES])
@@ -253,6 +281,14 @@ class Registry:
                     url=self.url,
                 ) from err
             _stamp(conn, version + 1)
+        problems = _schema_problems(conn)
+        if problems:
+            # Stamped current but missing what that version has: every write would fail later.
+            raise RegistryDamagedError(
+                f"its tables do not match schema version {SCHEMA_VERSION}"
+                f" ({'; '.join(problems[:3])}); {CHECK_HINT}",
+                url=self.url,
+            )
 
     # -- errors ---------------------------------------------------------------------------
 
@@ -265,6 +301,15 @@ class Registry:
         if not isinstance(err, sa.exc.DBAPIError):
             return None
         message = _first_line(err)
+        lowered = message.lower()
+        if self.backend == "sqlite" and "readonly" in lowered:
+            return RegistryUnavailableError(
+                f"cannot be written ({message}); lineage records into its registry: make the"
+                " file and its folder writable, or point --db at another registry",
+                url=self.url,
+            )
+        if self.backend == "sqlite" and any(marker in lowered for marker in _DAMAGE_MARKERS):
+            return RegistryDamagedError(f"is damaged ({message}); {CHECK_HINT}", url=self.url)
         if self.backend == "sqlite" and "database is locked" in message:
             return RegistryBusyError(
                 f"another process held the write lock for over {SQLITE_BUSY_TIMEOUT_S:.0f} s;"
@@ -469,3 +514,126 @@ def _few(names: set[str], limit: int = 5) -> str:
     shown = sorted(names)[:limit]
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return ", ".join(shown) + more
+
+
+# -- checks ---------------------------------------------------------------------------------
+
+
+def _integrity_problems(conn: Connection) -> list[str]:
+    """What SQLite's ``PRAGMA quick_check`` finds wrong (empty when the file is sound)."""
+    lines = [str(row[0]) for row in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+    return [] if lines == ["ok"] else [mask_url(" ".join(line.split()))[:300] for line in lines]
+
+
+def _schema_problems(conn: Connection) -> list[str]:
+    """The tables and columns of the current schema that the database lacks."""
+    inspector = sa.inspect(conn)
+    existing = set(inspector.get_table_names())
+    problems: list[str] = []
+    for table in (model.__table__ for model in TABLES):
+        if table.name not in existing:
+            problems.append(f"table {table.name} is missing")
+            continue
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        missing = [column.name for column in table.columns if column.name not in present]
+        if missing:
+            problems.append(f"table {table.name} lacks column(s) {', '.join(missing)}")
+    return problems
+
+
+def _decode_error(err: BaseException) -> bool:
+    """Whether ``err`` was raised inside SQLAlchemy while turning a stored value into Python
+    (a JSON, date or number column holding what its type cannot hold)."""
+    if not isinstance(err, _DECODE_ERRORS):
+        return False
+    tb = err.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/sqlalchemy/" in name or "/sqlmodel/" in name:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``check_registry`` found: ``problems`` is empty for a sound registry."""
+
+    url: str
+    backend: str
+    schema_version: int | None
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}
+
+
+def check_registry(url: str | None = None) -> CheckResult:
+    """Run the integrity (SQLite ``PRAGMA quick_check``) and schema checks, writing nothing.
+
+    Unlike ``Registry.open`` this neither creates, upgrades nor repairs: it says what is
+    wrong. A database that cannot be reached at all raises a ``RegistryError``."""
+    raw = url if url else default_url()
+    display = mask_url(raw)
+    parsed = _parse_url(raw, display)
+    backend = parsed.get_backend_name()
+    problems: list[str] = []
+    if backend == "sqlite":
+        if _is_memory(parsed):
+            return CheckResult(display, backend, None, ["an in-memory database holds nothing"])
+        path = Path(str(parsed.database)).expanduser()
+        if not path.is_file():
+            return CheckResult(display, backend, None, [f"{path} does not exist or is no file"])
+        uri = path.resolve().as_uri() + "?mode=ro"
+        engine = sa.create_engine(
+            "sqlite://",
+            creator=lambda: sqlite3.connect(uri, uri=True, check_same_thread=False),
+            poolclass=StaticPool,
+        )
+    else:
+        engine = _create_engine(parsed, display)
+    version: int | None = None
+    try:
+        with engine.connect() as conn:
+            if backend == "sqlite":
+                problems += [f"integrity: {line}" for line in _integrity_problems(conn)]
+            names = set(sa.inspect(conn).get_table_names())
+            if SchemaInfo.__tablename__ not in names:
+                problems.append("not a lineage registry: no schema_info table")
+            else:
+                found = _read_schema_info(conn)
+                version = found.version
+                if found.application != APPLICATION or version is None:
+                    problems.append(
+                        f"schema_info names {found.application!r}, version {found.raw_version!r}"
+                    )
+                elif version > SCHEMA_VERSION:
+                    problems.append(
+                        f"schema version {version} is newer than this lineage-audit reads"
+                        f" ({SCHEMA_VERSION})"
+                    )
+                elif version < SCHEMA_VERSION:
+                    problems.append(
+                        f"schema version {version}: opening it for writing upgrades it to"
+                        f" {SCHEMA_VERSION}"
+                    )
+                else:
+                    problems += [f"schema: {line}" for line in _schema_problems(conn)]
+    except sa.exc.DBAPIError as err:
+        if backend != "sqlite" and (
+            err.connection_invalidated
+            or isinstance(err, (sa.exc.OperationalError, sa.exc.InterfaceError))
+        ):
+            raise RegistryUnavailableError(
+                f"cannot use the database ({_first_line(err)}); check that the server runs and"
+                " that the URL, user and database are right",
+                url=display,
+            ) from err
+        problems.append(f"unreadable: {_first_line(err)}")
+    finally:
+        engine.dispose()
+    return CheckResult(display, backend, version, problems)

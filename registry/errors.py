@@ -36,3 +36,7 @@ class SchemaTooNewError(RegistryError):
 
 class MigrationError(RegistryError):
     """An older registry could not be upgraded in place; nothing was changed."""
+
+
+class RegistryDamagedError(RegistryError):
+    """The database is corrupt, truncated, or its tables no longer match its schema version."""
