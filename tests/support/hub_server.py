@@ -29,6 +29,7 @@ import fnmatch
 import hashlib
 import json
 import math
+import random
 import re
 import socket
 import struct
@@ -612,6 +613,10 @@ class FakeHub:
         # Bodies of requests whose path holds drip_path are sent a byte every drip_s seconds.
         self.drip_path: str | None = None
         self.drip_s = 0.5
+        # The share of requests that meet a random fault (429, 503, a reset connection, a
+        # body cut short), for soak tests; seeded, so a run can be repeated.
+        self.chaos = 0.0
+        self._chaos_rng = random.Random(0)
         # At most this many requests a second; the rest get 429 with Retry-After: 1.
         self.rate_limit_per_s: float | None = None
         self._recent: list[float] = []
@@ -819,6 +824,20 @@ class FakeHub:
         with self._lock:
             self._delays.append(_Delay(path_substring, seconds, times))
 
+    def set_chaos(self, share: float, *, seed: int = 0) -> None:
+        """From now on, ``share`` of the requests meet a random fault (seeded)."""
+        with self._lock:
+            self.chaos = share
+            self._chaos_rng = random.Random(seed)
+
+    def _chaos_fault(self) -> str | None:
+        if not self.chaos:
+            return None
+        with self._lock:
+            if self._chaos_rng.random() >= self.chaos:
+                return None
+            return self._chaos_rng.choice(("429", "503", "reset", "truncate"))
+
     def _rate_limited(self) -> _Response | None:
         """429 (Retry-After: 1) for a request over ``rate_limit_per_s`` in the last second."""
         if self.rate_limit_per_s is None:
@@ -894,12 +913,17 @@ class FakeHub:
             if remaining > 0:
                 time.sleep(remaining)
             include_body = handler.command != "HEAD"
+            fault = self._chaos_fault()
+            if fault == "429":
+                response = _error(429, "Too Many Requests", None, {"Retry-After": "0"})
+            elif fault == "503":
+                response = _error(503, "Service Unavailable")
             record = RequestRecord(
                 method=handler.command,
                 path=path,
                 query=query,
                 range=handler.headers.get("Range"),
-                status=response.status,
+                status=0 if fault == "reset" else response.status,
                 bytes_sent=len(response.body) if include_body else 0,
                 auth_present=handler.headers.get("Authorization") is not None,
             )
@@ -907,7 +931,13 @@ class FakeHub:
             with self._lock:
                 self._log.append(record)
             drip = self.drip_s if self.drip_path and self.drip_path in target else None
-            sent = handler.send(response, include_body=include_body, drip_s=drip)
+            sent = handler.send(
+                response,
+                include_body=include_body,
+                drip_s=drip,
+                reset=fault == "reset",
+                truncate=fault == "truncate",
+            )
             if not sent and record.bytes_sent:
                 self._forget_bytes(record)
         finally:
@@ -1407,9 +1437,33 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = _dispatch
 
-    def send(self, response: _Response, *, include_body: bool, drip_s: float | None = None) -> bool:
+    def send(
+        self,
+        response: _Response,
+        *,
+        include_body: bool,
+        drip_s: float | None = None,
+        reset: bool = False,
+        truncate: bool = False,
+    ) -> bool:
         """Write the response (its body a byte at a time, ``drip_s`` apart, when given);
-        False if the client went away first."""
+        False if the client went away first. ``reset`` closes the connection without an
+        answer; ``truncate`` sends half the body, then closes it."""
+        if reset:
+            self.close_connection = True
+            return False
+        if truncate and include_body and len(response.body) > 1:
+            self.close_connection = True
+            try:
+                self.send_response(response.status)
+                for name, value in response.headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(response.body)))
+                self.end_headers()
+                self.wfile.write(response.body[: len(response.body) // 2])
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return False
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
