@@ -29,6 +29,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenize
 from transformers.utils import logging as hf_logging
 
 from audit.errors import GenerationError, ModelLoadError
+from audit.template_budget import render_within_budget
 
 log = logging.getLogger(__name__)
 
@@ -341,8 +342,13 @@ def format_prompts(
         if system_prompt:
             messages.insert(0, {"role": "system", "content": system_prompt})
         try:
-            text = tokenizer.apply_chat_template(
-                messages, chat_template=chat.template, tokenize=False, add_generation_prompt=True
+            text = render_within_budget(
+                lambda messages=messages: tokenizer.apply_chat_template(
+                    messages,
+                    chat_template=chat.template,
+                    tokenize=False,
+                    add_generation_prompt=True,
+                )
             )
         except Exception as error:  # a template that raises (e.g. "system not supported")
             raise GenerationError(

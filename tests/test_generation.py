@@ -453,3 +453,29 @@ def test_over_the_hub_pickle_is_downloaded_only_with_the_flag_and_without_safete
         assert hub.count(method="GET", path_contains="pytorch_model.bin") == 1
         loaded = load_model(folder, GenerationSettings(allow_pickle=True), label="t/pickled")
         assert loaded.model is not None
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        (
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}x",
+            "ran longer than 0.5s",
+        ),
+        ("{% for i in range(1000) %}{{ messages[0].content }}{% endfor %}", "characters, over"),
+    ],
+)
+def test_a_hostile_chat_template_is_stopped_with_a_one_line_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, template: str, message: str
+) -> None:
+    import audit.template_budget as budget
+
+    monkeypatch.setattr(budget, "DEFAULT_SECONDS", 0.5)
+    monkeypatch.setattr(budget, "DEFAULT_MAX_CHARS", 10_000)
+    tokenizer = load_tokenizer(save_chat_model(tmp_path / "evil"), "evil/template")
+    tokenizer.chat_template = template
+    chat = resolve_chat_format(tokenizer)
+    with pytest.raises(GenerationError, match=message) as caught:
+        format_prompts(tokenizer, chat, ["hello there, a long enough prompt"], None)
+    assert "\n" not in str(caught.value)
