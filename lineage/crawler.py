@@ -19,7 +19,13 @@ from dataclasses import asdict, dataclass, field
 
 import networkx as nx
 
-from lineage.errors import GatedRepoError, LineageError, PrivateRepoError, RepoNotFoundError
+from lineage.errors import (
+    GatedRepoError,
+    HubUnavailableError,
+    LineageError,
+    PrivateRepoError,
+    RepoNotFoundError,
+)
 from lineage.fingerprint import (
     METHOD_VERSION,
     Fingerprint,
@@ -342,6 +348,7 @@ class _Crawl:
             status=status,
             reason=error.reason,
             crawl_id=self.report.crawl_id,
+            transient=isinstance(error, HubUnavailableError),
         )
         store.log_event(
             session,

@@ -179,16 +179,28 @@ def record_failure(
     status: str,
     reason: str,
     crawl_id: int | None = None,
+    transient: bool = False,
 ) -> Model:
-    """Note that ``repo_id`` could not be read now; its recorded revisions and head stay."""
+    """Note that ``repo_id`` could not be read now; its recorded revisions and head stay.
+
+    A ``transient`` failure (a 429, a 5xx, a timeout) says nothing about the repo: a model
+    whose head was read in full keeps its ``ok`` status; only the attempt is logged (the
+    crawl log has it). A repo now missing, gated or private has changed, and says so.
+    """
     _check_status(status, tuple(s for s in NODE_STATUSES if s != "ok"))
     model = _get_or_create_model(session, repo_id, source=source)
-    model.source = source
-    model.status = status
-    model.status_reason = _one_line(reason)
     model.last_checked = utc_now()
     if crawl_id is not None:
         model.last_crawl_id = crawl_id
+    keeps_last_good = (
+        transient
+        and model.head_revision_id is not None
+        and _head_status(session, _id(model)) == "ok"
+    )
+    if not keeps_last_good:
+        model.source = source
+        model.status = status
+        model.status_reason = _one_line(reason)
     session.flush()
     return model
 

@@ -487,3 +487,19 @@ def test_a_hub_that_drips_bytes_meets_a_total_deadline(hub, registry, tmp_path, 
     report = crawl(registry, source, ["zoo/instruct"], CrawlOptions(depth=0))
     problem = _problem_for(report, "zoo/instruct")
     assert problem.status == "error" and "in time" in problem.message
+
+
+def test_a_transient_failure_keeps_the_last_good_state(hub, hub_source, registry):
+    assert crawl(registry, hub_source, ["zoo/base"], CrawlOptions(fingerprint=False)).ok
+    hub.fail_next("/api/models/zoo/base", [503] * hub_source.policy.attempts)
+    again = crawl(registry, hub_source, ["zoo/base"], CrawlOptions(fingerprint=False))
+    assert not again.ok and _problem_for(again, "zoo/base").status == "error"
+    with registry.session(write=False) as session:
+        model = queries.get_model(session, "zoo/base")
+        assert model is not None and model.status == "ok" and model.head_status == "ok"
+    # A repo that is now gone has changed: that is recorded.
+    hub.delete_repo("zoo/base")
+    gone = crawl(registry, hub_source, ["zoo/base"], CrawlOptions(fingerprint=False))
+    assert _problem_for(gone, "zoo/base").status == "missing"
+    with registry.session(write=False) as session:
+        assert queries.get_model(session, "zoo/base").status == "missing"
