@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ from pathlib import Path
 from lineage.errors import (
     FileTooLargeError,
     InvalidReferenceError,
+    LineageError,
     MalformedFileError,
     RepoNotFoundError,
     RevisionNotFoundError,
@@ -33,10 +35,70 @@ FULL_HASH_LIMIT = 8 * 1024 * 1024  # bigger files: hash size, mtime and both end
 MODEL_MARKERS = ("README.md", "config.json", "adapter_config.json", "mergekit_config.yml")
 
 
+class UnreadableSiblingsError(MalformedFileError):
+    """Some folders of a local tree could not be read while listing a model's children.
+
+    ``children`` holds the children found among the folders that could be read: the crawl
+    goes on with them and reports the rest for the node."""
+
+    def __init__(self, message: str, *, repo_id: str | None, children: list[str]):
+        super().__init__(message, repo_id=repo_id)
+        self.children = children
+
+
+def _resolve(path: Path, *, repo_id: str | None = None) -> Path:
+    """``path`` resolved; a symlink loop (RuntimeError on Python < 3.13) is a one-line error."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as error:
+        raise InvalidReferenceError(
+            f"{path} cannot be resolved (a symlink loop?): {error}", repo_id=repo_id
+        ) from error
+
+
+def _regular_file_within(path: Path, folder: Path) -> bool:
+    """True when ``path`` is a regular file, or a symlink to one inside ``folder``.
+
+    Decided from ``lstat`` (and the link's target) without opening anything: FIFOs,
+    sockets, devices, dangling or looping links and links out of ``folder`` are never
+    opened (opening a FIFO blocks forever)."""
+    try:
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode):
+            return True
+        if not stat.S_ISLNK(info.st_mode):
+            return False
+        target = path.resolve(strict=True)
+        return target.is_relative_to(folder) and stat.S_ISREG(target.stat().st_mode)
+    except (OSError, RuntimeError):
+        return False
+
+
+def _is_folder(path: Path) -> bool:
+    """A real folder, judged by ``lstat`` (a symlink to a folder is not one)."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
 def _looks_like_model_folder(path: Path) -> bool:
-    if any((path / marker).is_file() for marker in MODEL_MARKERS):
+    """Whether ``path`` holds a card, a config, a recipe or weights (as regular files)."""
+    if any(_regular_file_within(path / marker, path) for marker in MODEL_MARKERS):
         return True
-    return any(child.suffix in (".safetensors", ".gguf") for child in path.iterdir())
+    try:
+        with os.scandir(path) as entries:
+            for count, entry in enumerate(entries):
+                if count > MAX_FILES_PER_REPO:
+                    return False
+                name = Path(entry.name)
+                if name.suffix in (".safetensors", ".gguf") and _regular_file_within(
+                    path / name, path
+                ):
+                    return True
+    except OSError:
+        return False
+    return False
 
 
 class LocalRepoFiles:
@@ -49,12 +111,19 @@ class LocalRepoFiles:
 
     def _list(self) -> list[str]:
         names: list[str] = []
-        for current, dirs, files in os.walk(self.folder, followlinks=False):
+
+        def unreadable(error: OSError) -> None:
+            raise MalformedFileError(
+                f"cannot read the folder {error.filename} ({error.strerror or error})",
+                repo_id=self.repo_id,
+            ) from error
+
+        for current, dirs, files in os.walk(self.folder, onerror=unreadable, followlinks=False):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for file_name in sorted(files):
                 full = Path(current) / file_name
-                if full.is_symlink() and not full.resolve().is_relative_to(self.folder):
-                    continue  # a link out of the repo is not part of it
+                if not _regular_file_within(full, self.folder):
+                    continue  # a FIFO, device, broken link or link out of the repo: not a file
                 names.append(full.relative_to(self.folder).as_posix())
                 if len(names) > MAX_FILES_PER_REPO:
                     raise MalformedFileError(
@@ -67,7 +136,13 @@ class LocalRepoFiles:
 
     def _path(self, name: str) -> Path:
         validate_filename(name)
-        return self.folder / name
+        path = self.folder / name
+        # Checked again when opened: the folder may have changed since it was listed.
+        if not _regular_file_within(path, self.folder):
+            raise MalformedFileError(
+                "not a regular file in the repo folder", repo_id=self.repo_id, file=name
+            )
+        return path
 
     def read_text(self, name: str) -> str:
         path = self._path(name)
@@ -93,14 +168,14 @@ class LocalRepoFiles:
         """A 40-hex revision id of the folder's content, git-sha shaped."""
         digest = hashlib.sha1()
         for name in self._names:
-            path = self.folder / name
-            stat = path.stat()
-            digest.update(f"{name}\0{stat.st_size}\0".encode())
+            path = self._path(name)
+            info = path.stat()
+            digest.update(f"{name}\0{info.st_size}\0".encode())
             with path.open("rb") as handle:
-                if stat.st_size <= FULL_HASH_LIMIT:
+                if info.st_size <= FULL_HASH_LIMIT:
                     digest.update(hashlib.sha256(handle.read()).digest())
                 else:
-                    digest.update(str(stat.st_mtime_ns).encode())
+                    digest.update(str(info.st_mtime_ns).encode())
                     digest.update(handle.read(65536))
                     handle.seek(-65536, os.SEEK_END)
                     digest.update(handle.read(65536))
@@ -117,10 +192,11 @@ class LocalSource:
     name = "local"
 
     def __init__(self, root: Path | str):
-        self.root = Path(root).expanduser().resolve()
+        self.root = _resolve(Path(root).expanduser())
         if not self.root.is_dir():
             raise InvalidReferenceError(f"local root {self.root} is not a folder")
         self._children_index: dict[str, list[str]] | None = None
+        self._unreadable: list[str] = []
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -128,7 +204,7 @@ class LocalSource:
 
     def folder_of(self, repo_id: str) -> Path:
         validate_repo_id(repo_id)
-        folder = (self.root / repo_id).resolve()
+        folder = _resolve(self.root / repo_id, repo_id=repo_id)
         if not folder.is_relative_to(self.root):
             raise InvalidReferenceError(f"'{repo_id}' points outside {self.root}")
         if not folder.is_dir():
@@ -141,6 +217,15 @@ class LocalSource:
                 f"local folders have no revisions (asked for '{revision}')", repo_id=repo_id
             )
         files = LocalRepoFiles(repo_id, self.folder_of(repo_id))
+        if not any(
+            name in MODEL_MARKERS or name.endswith((".safetensors", ".gguf"))
+            for name in files.names()
+        ):
+            raise RepoNotFoundError(
+                "the folder holds no model files (README.md, config.json, adapter_config.json,"
+                " mergekit_config.yml, *.safetensors, *.gguf)",
+                repo_id=repo_id,
+            )
         sha = files.content_hash()
         if sha in known.get(repo_id, frozenset()):
             return ModelSnapshot(repo_id=repo_id, source=self.name, revision=sha, unchanged=True)
@@ -168,14 +253,34 @@ class LocalSource:
 
     def repo_ids(self) -> list[str]:
         """Every repo in the tree: ``<org>/<name>`` folders, or ``<name>`` model folders."""
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[list[str], list[str]]:
+        """The repo ids of the tree, and one line per folder entry that could not be read.
+
+        Entries are judged from ``lstat`` before anything is opened: a symlink counts only
+        when it resolves to a folder inside the root; a looping link, or one that leaves
+        the root, is reported and never followed; FIFOs and other files are not folders."""
         found: list[str] = []
-        for first in sorted(
-            p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")
-        ):
+        unreadable: list[str] = []
+
+        def folders(parent: Path) -> list[Path]:
+            result = []
+            for path in sorted(_entries(parent)):
+                if path.name.startswith("."):
+                    continue
+                kind = self._tree_entry(path)
+                if kind == "folder":
+                    result.append(path)
+                elif kind is not None:
+                    unreadable.append(f"{path.relative_to(self.root).as_posix()}: {kind}")
+            return result
+
+        for first in folders(self.root):
             if _looks_like_model_folder(first):
                 found.append(first.name)
                 continue
-            for second in sorted(p for p in first.iterdir() if p.is_dir()):
+            for second in folders(first):
                 if _looks_like_model_folder(second):
                     found.append(f"{first.name}/{second.name}")
         valid = []
@@ -184,28 +289,90 @@ class LocalSource:
                 valid.append(validate_repo_id(repo_id))
             except InvalidReferenceError:
                 continue  # a folder whose name is no repo id is not a repo
-        return valid
+        return valid, unreadable
+
+    def _tree_entry(self, path: Path) -> str | None:
+        """ "folder", None for an entry that is no folder, else why a link was not followed."""
+        try:
+            info = path.lstat()
+        except OSError:
+            return None
+        if stat.S_ISDIR(info.st_mode):
+            return "folder"
+        if not stat.S_ISLNK(info.st_mode):
+            return None
+        try:
+            target = path.resolve(strict=True)
+        except (RuntimeError, OSError) as error:
+            if isinstance(error, FileNotFoundError):
+                return None  # a dangling link is no folder
+            return "a symlink loop (not followed)"
+        if not target.is_relative_to(self.root):
+            return "a symlink out of the local root (not followed)"
+        return "folder" if _is_folder(target) else None
 
     def children(self, repo_id: str) -> list[str]:
         with self._lock:
             if self._children_index is None:
-                self._children_index = self._index_children()
-        return list(self._children_index.get(repo_id, []))
+                self._children_index, self._unreadable = self._index_children()
+        found = list(self._children_index.get(repo_id, []))
+        if self._unreadable:
+            raise UnreadableSiblingsError(
+                f"{len(self._unreadable)} folder(s) of {self.root} could not be read while"
+                " looking for descendants: " + "; ".join(self._unreadable[:5]),
+                repo_id=repo_id,
+                children=found,
+            )
+        return found
 
-    def _index_children(self) -> dict[str, list[str]]:
+    def _index_children(self) -> tuple[dict[str, list[str]], list[str]]:
         index: dict[str, list[str]] = {}
-        for child in self.repo_ids():
-            files = LocalRepoFiles(child, self.root / child)
+        repo_ids, unreadable = self._scan()
+        for child in repo_ids:
+            try:
+                files = LocalRepoFiles(child, self.folder_of(child))
+            except LineageError as error:
+                unreadable.append(str(error))
+                continue
             snapshot = read_snapshot(child, files, source=self.name, revision="")
             for parent in snapshot.parents:
                 if parent.parent_kind == "repo":
                     index.setdefault(parent.parent, []).append(child)
-        return index
+        return index, unreadable
+
+
+def _entries(folder: Path) -> list[Path]:
+    try:
+        with os.scandir(folder) as entries:
+            return [folder / entry.name for entry in entries]
+    except OSError:
+        return []
 
 
 def local_source_for_path(path: Path | str) -> tuple[LocalSource, str]:
-    """A model folder given by path: its grandparent is the tree root, the id ``org/name``."""
-    folder = Path(path).expanduser().resolve()
+    """A model folder given by path: its grandparent is the tree root, the id ``org/name``.
+
+    Refused before anything is read or written: a path that is no folder, a symlink loop,
+    a folder too close to ``/`` to have an ``org/name`` (``/``, ``/etc``), a name that is no
+    repo id, and a folder that holds no model files (a card, a config, a recipe, weights).
+    """
+    folder = _resolve(Path(path).expanduser())
     if not folder.is_dir():
         raise InvalidReferenceError(f"{path} is not a folder")
-    return LocalSource(folder.parent.parent), f"{folder.parent.name}/{folder.name}"
+    if folder.parent == folder or folder.parent.parent == folder.parent:
+        raise InvalidReferenceError(
+            f"{path} is not a model folder: a local model is given as <root>/<org>/<name>"
+        )
+    repo_id = f"{folder.parent.name}/{folder.name}"
+    try:
+        validate_repo_id(repo_id)
+    except InvalidReferenceError as error:
+        raise InvalidReferenceError(
+            f"{path} is not a model folder: '{repo_id}' is no repo id ({error.reason})"
+        ) from error
+    if not _looks_like_model_folder(folder):
+        raise InvalidReferenceError(
+            f"{path} is not a model folder: it holds none of {', '.join(MODEL_MARKERS)},"
+            " *.safetensors or *.gguf"
+        )
+    return LocalSource(folder.parent.parent), repo_id
