@@ -26,6 +26,8 @@ from lineage.cli.common import (
     DbOption,
     JsonOption,
     LocalOption,
+    OutputPathError,
+    check_output_file,
     crawl_if_unknown,
     looks_like_path,
     open_registry,
@@ -33,6 +35,7 @@ from lineage.cli.common import (
     report_rows,
     resolve_source,
     run_crawl,
+    write_text_output,
 )
 from lineage.cli.export_command import export_command
 from lineage.crawler import CrawlOptions
@@ -42,6 +45,7 @@ from lineage.graph import attach_audit, lineage_graph
 from lineage.references import validate_repo_id, validate_revision
 from lineage.verify import verify
 from registry import queries
+from registry.database import check_registry
 from registry.errors import RegistryError
 
 app = typer.Typer(
@@ -140,6 +144,8 @@ def graph_command(
       lineage graph org/merge --format cyclonedx -o bom.cdx.json
     """
     get_exporter(format)  # an unknown format fails before any crawl
+    if output is not None:
+        check_output_file(output)
     source, (repo_id,) = resolve_source([repo], local)
     registry = open_registry(db)
     exit_code = crawl_if_unknown(registry, source, repo_id, CrawlOptions(depth=depth))
@@ -150,11 +156,11 @@ def graph_command(
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        output.write_text(text, encoding="utf-8")
-        render.stderr.print(
+        write_text_output(output, text)
+        render.say(
             f"wrote {output} ({format}, {graph.number_of_nodes()} nodes, "
             f"{graph.number_of_edges()} edges)",
-            highlight=False,
+            console=render.stderr,
         )
     raise typer.Exit(exit_code)
 
@@ -200,6 +206,26 @@ def registry_info(db: DbOption = None, json_output: JsonOption = False) -> None:
         render.print_json(data)
         return
     render.stdout.print(render.key_value_table("Lineage registry", list(data.items())))
+
+
+@registry_app.command("check")
+def registry_check(db: DbOption = None, json_output: JsonOption = False) -> None:
+    """Check the registry's integrity and schema, writing nothing (exit 0 clean, 2 not).
+
+    SQLite files get `PRAGMA quick_check`; every registry gets its tables compared with the
+    schema version it is stamped with."""
+    result = check_registry(db)
+    if json_output:
+        render.print_json(result.to_dict())
+    elif result.ok:
+        render.say(
+            f"{result.url}: ok ({result.backend}, schema version {result.schema_version},"
+            " integrity and tables checked)"
+        )
+    else:
+        for line in result.problems:
+            render.problem(f"{result.url}: {line}")
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_USAGE)
 
 
 @registry_app.command("list")
@@ -341,6 +367,7 @@ def main() -> None:
         render.problem(str(error))
         usage_errors = (
             InvalidReferenceError,
+            OutputPathError,
             UnknownFormatError,
             RegistryError,
             SuiteError,

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from lineage.cli import render
 from lineage.cli.common import (
@@ -132,10 +131,8 @@ def audit_command(
     for one in suites:
         if one.left_out:  # never drop rows without saying so
             render.warning(
-                escape(
-                    f"suite {one.name} ({one.source}): left out {left_out_summary(one)}"
-                    + _left_out_hint(one.left_out)
-                )
+                f"suite {one.name} ({one.source}): left out {left_out_summary(one)}"
+                + _left_out_hint(one.left_out)
             )
     chosen_judge = get_judge(judge, completer_factory=hub_completer_factory(settings))
     source, (repo_id,) = resolve_source([repo], local)
@@ -146,7 +143,11 @@ def audit_command(
     progress = (
         (lambda message: None)
         if json_output or not sys.stderr.isatty()
-        else (lambda message: render.stderr.print(f"[dim]{message}[/dim]", highlight=False))
+        else (
+            lambda message: render.stderr.print(
+                f"[dim]{render.safe(message)}[/dim]", highlight=False
+            )
+        )
     )
     report = audit(
         registry,
@@ -164,25 +165,25 @@ def audit_command(
         (out / "audit.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
         written = write_sample_logs(report, out / "samples")
         if not json_output:
-            render.stderr.print(
+            render.say(
                 f"wrote {out / 'audit.json'} and {len(written)} sample logs in {out / 'samples'}",
-                highlight=False,
+                console=render.stderr,
             )
     if json_output:
         render.print_json(data)
     else:
         render.print_audit(data)
     for line in report.plan.skipped:
-        render.warning(escape(line))
+        render.warning(line)
     for subject, lines in report.incomplete.items():
         # A verdict that was not earned is never a clean exit.
-        render.problem(escape(f"{subject}: {report.verdict(subject)}: " + "; ".join(lines)))
+        render.problem(f"{subject}: {report.verdict(subject)}: " + "; ".join(lines))
         exit_code = max(exit_code, 1)
     if brief is not None:
         from lineage.report.brief import write_brief
 
         written_brief = write_brief(registry, repo_id, brief)
-        render.stderr.print(f"wrote {written_brief}", highlight=False)
+        render.say(f"wrote {written_brief}", console=render.stderr)
     raise typer.Exit(exit_code)
 
 

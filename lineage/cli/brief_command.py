@@ -49,5 +49,5 @@ def brief_command(
     _, (repo_id,) = resolve_source([repo], local)
     registry = open_registry(db)
     path = write_brief(registry, repo_id, output, redact=redact)
-    render.stderr.print(f"wrote {path}", highlight=False)
+    render.say(f"wrote {path}", console=render.stderr)
     raise typer.Exit(EXIT_OK)

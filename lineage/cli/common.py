@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lineage.cli import render
 from lineage.crawler import CrawlOptions, CrawlReport, crawl
-from lineage.errors import InvalidReferenceError
+from lineage.errors import InvalidReferenceError, LineageError
 from lineage.references import validate_repo_id
 from lineage.sources.base import Source
 from lineage.sources.hub import HubSource
@@ -24,6 +24,46 @@ from registry import queries
 from registry.database import Registry
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class OutputPathError(LineageError):
+    """An output path that cannot be written as asked (a folder, a missing folder, a file)."""
+
+
+def check_output_file(path: Path) -> None:
+    """Refuse, before any work, an output file that could not be written."""
+    if path.is_dir():
+        raise OutputPathError("is a folder; name a file to write", file=str(path))
+    parent = path.parent
+    if not parent.is_dir():
+        raise OutputPathError(
+            f"the folder {parent} does not exist; create it first", file=str(path)
+        )
+
+
+def check_output_folder(path: Path) -> None:
+    """Refuse, before any work, an output folder that exists as something else."""
+    if path.exists() and not path.is_dir():
+        raise OutputPathError(
+            "exists and is not a folder; name a folder to write into", file=str(path)
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise OutputPathError(f"{parent} is not a folder", file=str(path))
+            break
+
+
+def write_text_output(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``; an OS refusal becomes a one-line ``OutputPathError``."""
+    check_output_file(path)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise OutputPathError(
+            f"cannot write ({error.strerror or error})", file=str(path)
+        ) from error
+
 
 DbOption = Annotated[
     str | None,

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from lineage.cli import render
-from lineage.cli.common import DbOption, open_registry
+from lineage.cli.common import DbOption, OutputPathError, check_output_folder, open_registry
 
 
 def export_command(
@@ -36,8 +36,16 @@ def export_command(
     """
     from lineage.report.bundle import export_bundle
 
-    result = export_bundle(open_registry(db), repo, out, redact=redact, pdf=not no_pdf)
+    check_output_folder(out)
+    registry = open_registry(db)
+    try:
+        result = export_bundle(registry, repo, out, redact=redact, pdf=not no_pdf)
+    except OSError as error:
+        where = error.filename or out
+        raise OutputPathError(
+            f"cannot write ({error.strerror or error})", file=str(where)
+        ) from error
     for path in result.written:
-        render.stdout.print(f"wrote {path}", highlight=False)
+        render.say(f"wrote {path}")
     for line in result.skipped:
         render.warning(line)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from typing import Any
 
 from rich.console import Console
@@ -25,8 +26,26 @@ STATUS_STYLE = {
 }
 
 
+def clean(text: object, *, one_line: bool = False) -> str:
+    """``text`` safe for a terminal: control characters (ESC, BEL, C1, DEL, ...) shown as
+    ``\\x1b``-style escapes instead of being sent raw, so a card cannot clear the screen,
+    retitle the window or restyle what follows. Newlines and tabs stay unless ``one_line``."""
+    keep = "" if one_line else "\n\t"
+    return "".join(
+        char
+        if char in keep or unicodedata.category(char) not in ("Cc", "Cf", "Zl", "Zp")
+        else char.encode("unicode_escape").decode("ascii")
+        for char in str(text)
+    )
+
+
+def safe(text: object, *, one_line: bool = False) -> str:
+    """``text`` from a repository, an error or a path, ready to embed in Rich markup."""
+    return escape(clean(text, one_line=one_line))
+
+
 def short(sha: str | None) -> str:
-    return (sha or "")[:12]
+    return clean((sha or "")[:12], one_line=True)
 
 
 def print_json(data: Any) -> None:
@@ -34,21 +53,39 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def problem(message: str) -> None:
-    stderr.print(f"[red]error:[/red] {message}", markup=True, highlight=False, emoji=False)
+def problem(message: object) -> None:
+    """One ``error:`` line; ``message`` is plain text (never markup), shown as written."""
+    stderr.print(
+        f"[red]error:[/red] {safe(message, one_line=True)}",
+        markup=True,
+        highlight=False,
+        emoji=False,
+    )
 
 
-def warning(message: str) -> None:
-    stderr.print(f"[yellow]warning:[/yellow] {message}", markup=True, highlight=False, emoji=False)
+def warning(message: object) -> None:
+    """One ``warning:`` line; ``message`` is plain text (never markup), shown as written."""
+    stderr.print(
+        f"[yellow]warning:[/yellow] {safe(message, one_line=True)}",
+        markup=True,
+        highlight=False,
+        emoji=False,
+    )
+
+
+def say(message: object, *, console: Console | None = None) -> None:
+    """Plain text to stdout (or ``console``): no markup, no highlighting, no control codes."""
+    (console or stdout).print(clean(message), markup=False, highlight=False, emoji=False)
 
 
 def _escape(text: object) -> str:
-    return escape(str(text)) if text is not None else ""
+    return safe(text) if text is not None else ""
 
 
 def crawl_table(report: CrawlReport, rows: list[dict[str, Any]]) -> Table:
     table = Table(
-        title=f"Crawl #{report.crawl_id}: {', '.join(report.roots)}", title_justify="left"
+        title=f"Crawl #{report.crawl_id}: {safe(', '.join(report.roots), one_line=True)}",
+        title_justify="left",
     )
     for column in ("repo", "revision", "status", "relation", "parents", "architecture", "params"):
         table.add_column(column)
@@ -76,7 +113,7 @@ def _human_count(value: int | None) -> str:
 
 
 def key_value_table(title: str, pairs: list[tuple[str, Any]]) -> Table:
-    table = Table(title=title, show_header=False, title_justify="left")
+    table = Table(title=safe(title, one_line=True), show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
     for key, value in pairs:
@@ -85,7 +122,7 @@ def key_value_table(title: str, pairs: list[tuple[str, Any]]) -> Table:
 
 
 def rows_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=safe(title, one_line=True), title_justify="left")
     for column in columns:
         table.add_column(column)
     for row in rows:
@@ -99,16 +136,16 @@ SEVERITY_STYLE = {"high": "red", "warning": "yellow", "info": "dim"}
 
 def print_verification(data: dict[str, Any]) -> None:
     """The verdicts, inferred parents, recovered merge and findings of ``lineage verify``."""
-    stdout.print(f"[bold]{escape(data['repo'])}[/bold] @ {short(data['revision'])}")
+    stdout.print(f"[bold]{safe(data['repo'])}[/bold] @ {short(data['revision'])}")
     declared = Table("declared parent", "verdict", "score", "reason", title="Declared lineage")
     for row in data["declared"]:
         style = VERDICT_STYLE.get(row["status"], "")
         score = "" if row["score"] is None else f"{row['score']:.3f}"
         declared.add_row(
-            escape(row["parent"]),
-            f"[{style}]{row['status']}[/{style}]",
+            safe(row["parent"]),
+            f"[{style}]{safe(row['status'])}[/{style}]",
             score,
-            escape(row["reason"]),
+            safe(row["reason"]),
         )
     if data["declared"]:
         stdout.print(declared)
@@ -118,16 +155,16 @@ def print_verification(data: dict[str, Any]) -> None:
         inferred = Table("inferred parent", "relation", "confidence", "why", title="From weights")
         for row in data["inferred"]:
             inferred.add_row(
-                escape(row["parent"]),
-                row["relation"],
+                safe(row["parent"]),
+                safe(row["relation"]),
                 f"{row['confidence']:.2f}",
-                escape(row["reason"]),
+                safe(row["reason"]),
             )
         stdout.print(inferred)
     merge = data.get("merge")
     if merge:
-        coefficients = ", ".join(f"{escape(k)} {v:g}" for k, v in merge["coefficients"].items())
-        line = f"merge: {merge['method']} ({coefficients}), residual {merge['residual']:.2g}"
+        coefficients = ", ".join(f"{safe(k)} {v:g}" for k, v in merge["coefficients"].items())
+        line = f"merge: {safe(merge['method'])} ({coefficients}), residual {merge['residual']:.2g}"
         if merge.get("t") is not None:
             line += f", t {merge['t']:g}"
         if merge.get("density"):
@@ -136,15 +173,15 @@ def print_verification(data: dict[str, Any]) -> None:
     if data.get("merged_lora"):
         lora = data["merged_lora"]
         stdout.print(
-            f"merged LoRA of rank {lora['rank']} on {', '.join(lora['modules'])} "
-            f"(Δ from {escape(lora['parent'])})",
+            f"merged LoRA of rank {lora['rank']} on {safe(', '.join(lora['modules']))} "
+            f"(Δ from {safe(lora['parent'])})",
             highlight=False,
         )
     for finding in data["findings"]:
         style = SEVERITY_STYLE.get(finding["severity"], "")
         stdout.print(
-            f"[{style}]{finding['severity']}[/{style}] {finding['kind']}: "
-            f"{escape(finding['message'])}",
+            f"[{style}]{safe(finding['severity'])}[/{style}] {safe(finding['kind'])}: "
+            f"{safe(finding['message'])}",
             highlight=False,
         )
 
@@ -164,7 +201,7 @@ def print_audit(data: dict[str, Any]) -> None:
     for finding in data["findings"]:
         if finding.get("family") == "safety":
             by_model.setdefault(finding["model"], []).append(finding)
-    table = Table(title=f"Audit of {escape(data['repo'])} (judge {data['judge']['id']})")
+    table = Table(title=f"Audit of {safe(data['repo'])} (judge {safe(data['judge']['id'])})")
     table.add_column("model (role)", no_wrap=True)
     table.add_column("ASR [95% CI]", no_wrap=True)
     table.add_column("over-refusal", justify="right")
@@ -179,13 +216,11 @@ def print_audit(data: dict[str, Any]) -> None:
                 if finding["kind"] == "safety_regression"
                 else ("[yellow]warn[/yellow]")
             )
-            lines.append(
-                f"{word} {finding['delta'] * 100:+.1f} pts vs {escape(finding['against'])}"
-            )
+            lines.append(f"{word} {finding['delta'] * 100:+.1f} pts vs {safe(finding['against'])}")
         if not lines and model["role"] == "subject":
             lines.append("[green]no regression[/green]")
         table.add_row(
-            f"{escape(repo)} [dim]({model['role']})[/dim]",
+            f"{safe(repo)} [dim]({safe(model['role'])})[/dim]",
             _rate(model.get("asr"), model.get("ci")),
             _rate(model.get("over_refusal")),
             _rate(model.get("capability")),
@@ -196,10 +231,10 @@ def print_audit(data: dict[str, Any]) -> None:
     wide.print(table)
     for finding in data["findings"]:
         style = SEVERITY_STYLE.get(finding["severity"], "")
-        against = f" vs {escape(finding['against'])}" if finding.get("against") else ""
+        against = f" vs {safe(finding['against'])}" if finding.get("against") else ""
         stdout.print(
-            f"[{style}]{finding['kind']}[/{style}] {escape(finding['model'])}{against}"
-            f" ({escape(finding['suite'])}): {escape(finding['detail'])}",
+            f"[{style}]{safe(finding['kind'])}[/{style}] {safe(finding['model'])}{against}"
+            f" ({safe(finding['suite'])}): {safe(finding['detail'])}",
             highlight=False,
         )
     if not data["findings"]:
