@@ -295,7 +295,9 @@ def test_failed_recrawl_leaves_the_registry_intact(hub, hub_source, registry):
         instruct = queries.get_model(session, "zoo/instruct")
         coder = queries.get_model(session, "zoo/coder")
     assert instruct.status == "error" and instruct.revision == good_instruct  # head kept
-    assert coder.status == "error" and coder.revision == hub.head_sha("zoo/coder")
+    # A 500 to the end is transient: the last good state stays (issue 11); the problem is
+    # in the report and the crawl log.
+    assert coder.status == "ok" and coder.revision == hub.head_sha("zoo/coder")
     after = json.dumps(sorted(_edges(registry, "zoo/linear-merge").items()), default=str)
     assert after == before
 
