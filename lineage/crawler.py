@@ -166,6 +166,9 @@ def _fetch(
         try:
             result.children = source.children(visit.repo_id)
         except LineageError as error:
+            # A local tree whose sibling folders could not all be read still names the
+            # children it could read: they are crawled, and the failure is reported.
+            result.children = list(getattr(error, "children", None) or [])
             result.children_error = error
     return result
 

@@ -134,3 +134,21 @@ def test_an_empty_folder_by_path_is_refused(tmp_path):
     _card(tmp_path / "org" / "model")
     source, repo_id = local_source_for_path(tmp_path / "org" / "model")
     assert repo_id == "org/model" and source.root == tmp_path.resolve()
+
+
+@pytest.mark.timeout(60)
+def test_a_descendants_crawl_reads_the_readable_siblings_and_reports_the_rest(tmp_path):
+    from lineage.crawler import CrawlOptions, crawl
+    from registry.database import Registry
+
+    root = tmp_path / "root"
+    _card(root / "org" / "base")
+    _card(root / "org" / "child", base="org/base")
+    (root / "org" / "loop").symlink_to(root / "org" / "loop")
+    registry = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}")
+    options = CrawlOptions(descendants=True, fingerprint=False)
+    report = crawl(registry, LocalSource(root), ["org/base"], options)
+    assert report.nodes.get("org/child") == "ok"  # the readable sibling was crawled
+    (problem,) = [p for p in report.problems if p.repo_id == "org/base"]
+    assert "descendants not listed" in problem.message and "symlink loop" in problem.message
+    assert not report.ok
