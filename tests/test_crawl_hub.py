@@ -505,3 +505,25 @@ def test_a_transient_failure_keeps_the_last_good_state(hub, hub_source, registry
     assert _problem_for(gone, "zoo/base").status == "missing"
     with registry.session(write=False) as session:
         assert queries.get_model(session, "zoo/base").status == "missing"
+
+
+def test_rate_limit_headers_on_a_good_answer_pause_every_worker_before_a_429():
+    from lineage.sources.retry import RateLimiter
+
+    now = [100.0]
+    slept: list[float] = []
+    limiter = RateLimiter(clock=lambda: now[0])
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    limiter.observe({"RateLimit-Remaining": "3", "RateLimit-Reset": "5"})
+    limiter.wait(sleep)
+    assert slept == []  # requests are left in the window: no pause
+    limiter.observe({"RateLimit": "limit=10, remaining=0, reset=2"})
+    limiter.wait(sleep)
+    assert slept == [2.0]
+    limiter.observe({"RateLimit": '"default";r=0;t=1.5'})
+    limiter.wait(sleep)
+    assert slept == [2.0, 1.5]

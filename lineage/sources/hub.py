@@ -141,11 +141,17 @@ def _check_commit(response: httpx2.Response, url: str, *, repo_id: str, filename
 
 
 def _read_body(
-    response: httpx2.Response, *, stop_after: int, deadline_s: float | None = None
+    response: httpx2.Response,
+    *,
+    stop_after: int,
+    deadline_s: float | None = None,
+    limiter: RateLimiter | None = None,
 ) -> bytes:
     """A streamed response's body, no further than ``stop_after`` bytes and no longer than
     ``deadline_s`` seconds in all (a read timeout alone never fires on a server that sends
     a byte every second); errors raised."""
+    if limiter is not None:
+        limiter.observe(response.headers)
     if response.status_code >= 400:
         response.read()
         hf_raise_for_status(response)
@@ -257,7 +263,12 @@ class HubRangeReader:
             # A server that ignores Range sends the whole file from byte 0: read up to the
             # end of the range wanted (bounded above), then cut the range out of it.
             stop = length if response.status_code == 206 else start + length
-            data = _read_body(response, stop_after=stop, deadline_s=self.policy.deadline_s)
+            data = _read_body(
+                response,
+                stop_after=stop,
+                deadline_s=self.policy.deadline_s,
+                limiter=self.policy.limiter,
+            )
             self._learn_size(response)
         return data[:length] if response.status_code == 206 else data[start : start + length]
 
@@ -491,7 +502,12 @@ class HubSource:
             follow_redirects=True,
             timeout=self.policy.timeout_s,
         ) as response:
-            body = _read_body(response, stop_after=max_bytes + 1, deadline_s=self.policy.deadline_s)
+            body = _read_body(
+                response,
+                stop_after=max_bytes + 1,
+                deadline_s=self.policy.deadline_s,
+                limiter=self.policy.limiter,
+            )
             following = response.links.get("next", {}).get("url")
         if len(body) > max_bytes:
             raise HubUnavailableError(f"an answer of the Hub API is over {max_bytes} bytes")
@@ -534,7 +550,10 @@ class HubSource:
         ) as response:
             _check_commit(response, url, repo_id=repo_id, filename=filename)
             data = _read_body(
-                response, stop_after=MAX_SMALL_FILE_BYTES + 1, deadline_s=self.policy.deadline_s
+                response,
+                stop_after=MAX_SMALL_FILE_BYTES + 1,
+                deadline_s=self.policy.deadline_s,
+                limiter=self.policy.limiter,
             )
         if len(data) > MAX_SMALL_FILE_BYTES:
             raise FileTooLargeError(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from lineage.errors import HubUnavailableError
 T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
+MAX_OBSERVED_RESET_S = 60.0  # a longer reset announced on a good answer is not waited for
 _RATELIMIT_RESET = re.compile(r"\b(?:reset|t)\s*=\s*(\d+(?:\.\d+)?)")
 
 
@@ -39,6 +40,13 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         with self._lock:
             self._resume_at = max(self._resume_at, self._clock() + seconds)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Pace ahead of a 429: an answer whose ``RateLimit`` headers say no request is left
+        in the window pauses every worker until the window resets."""
+        remaining, reset = _rate_limit_window(headers)
+        if remaining is not None and remaining <= 0 and reset is not None:
+            self.pause(min(reset, MAX_OBSERVED_RESET_S))
 
     def wait(self, sleep: Callable[[float], None]) -> None:
         while True:
@@ -61,6 +69,27 @@ class RetryPolicy:
     # 429s before it gives up.
     rate_limit_budget_s: float = 600.0
     limiter: RateLimiter | None = field(default=None, compare=False)
+
+
+def _rate_limit_window(headers: Mapping[str, str]) -> tuple[float | None, float | None]:
+    """(requests left, seconds to the reset) from ``RateLimit-Remaining`` / ``-Reset``, or
+    the combined ``RateLimit: limit=10, remaining=0, reset=3`` (``r=``/``t=`` in the newer
+    draft); None where not said."""
+    combined = headers.get("RateLimit", "")
+    found: list[float | None] = []
+    for separate, keys in (
+        ("RateLimit-Remaining", ("remaining", "r")),
+        ("RateLimit-Reset", ("reset", "t")),
+    ):
+        value: str | None = headers.get(separate)
+        if value is None:
+            match = re.search(rf"\b(?:{'|'.join(keys)})\s*=\s*(\d+(?:\.\d+)?)", combined)
+            value = match.group(1) if match else None
+        try:
+            found.append(float(value) if value is not None else None)
+        except ValueError:
+            found.append(None)
+    return found[0], found[1]
 
 
 def _status_of(error: Exception) -> int | None:
