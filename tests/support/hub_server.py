@@ -1452,35 +1452,28 @@ class _Handler(BaseHTTPRequestHandler):
         if reset:
             self.close_connection = True
             return False
-        if truncate and include_body and len(response.body) > 1:
-            self.close_connection = True
-            try:
-                self.send_response(response.status)
-                for name, value in response.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(response.body)))
-                self.end_headers()
-                self.wfile.write(response.body[: len(response.body) // 2])
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-            return False
+        body = response.body if include_body else b""
+        cut = truncate and len(body) > 1
         try:
             self.send_response(response.status)
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
             self.end_headers()
-            if include_body and response.body and drip_s is not None:
-                for index in range(len(response.body)):
-                    self.wfile.write(response.body[index : index + 1])
+            if cut:
+                self.close_connection = True
+                self.wfile.write(body[: len(body) // 2])
+            elif drip_s is not None:
+                for index in range(len(body)):
+                    self.wfile.write(body[index : index + 1])
                     self.wfile.flush()
                     time.sleep(drip_s)
-            elif include_body and response.body:
-                self.wfile.write(response.body)
+            elif body:
+                self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # e.g. the client timed out during a delay()
             return False
-        return True
+        return not cut
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is FakeHub.requests
