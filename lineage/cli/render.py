@@ -55,21 +55,17 @@ def print_json(data: Any) -> None:
 
 def problem(message: object) -> None:
     """One ``error:`` line; ``message`` is plain text (never markup), shown as written."""
-    stderr.print(
-        f"[red]error:[/red] {safe(message, one_line=True)}",
-        markup=True,
-        highlight=False,
-        emoji=False,
-    )
+    _labelled("[red]error:[/red]", message)
 
 
 def warning(message: object) -> None:
     """One ``warning:`` line; ``message`` is plain text (never markup), shown as written."""
+    _labelled("[yellow]warning:[/yellow]", message)
+
+
+def _labelled(label: str, message: object) -> None:
     stderr.print(
-        f"[yellow]warning:[/yellow] {safe(message, one_line=True)}",
-        markup=True,
-        highlight=False,
-        emoji=False,
+        f"{label} {safe(message, one_line=True)}", markup=True, highlight=False, emoji=False
     )
 
 

@@ -128,11 +128,10 @@ def _children_of_page(body: bytes, repo_id: str) -> list[str]:
     return ids
 
 
-def _check_commit(response: httpx2.Response, url: str, *, repo_id: str, filename: str) -> None:
+def _check_commit(response: httpx2.Response, asked: str, *, repo_id: str, filename: str) -> None:
     """Files are asked for at a commit sha: one served from another commit is refused."""
     served = response.headers.get("X-Repo-Commit")
-    asked = next((part for part in url.split("/") if COMMIT_SHA.match(part)), None)
-    if served and asked and served != asked:
+    if served and served != asked:
         raise HubUnavailableError(
             f"{filename}: asked for commit {asked[:12]}, the Hub served commit {served[:12]}; "
             "refused (crawl again to pin one commit)",
@@ -207,6 +206,7 @@ class HubRangeReader:
         url: str,
         headers: dict[str, str],
         *,
+        sha: str,
         repo_id: str,
         filename: str,
         policy: RetryPolicy,
@@ -214,6 +214,7 @@ class HubRangeReader:
     ):
         self.url = url
         self.headers = headers
+        self.sha = sha  # the commit the URL asks for: a file served from another is refused
         self.repo_id = repo_id
         self.filename = filename
         self.policy = policy
@@ -252,7 +253,7 @@ class HubRangeReader:
             if response.status_code == 416:
                 self.size = self.size if self.size is not None else start
                 return b""
-            _check_commit(response, self.url, repo_id=self.repo_id, filename=self.filename)
+            _check_commit(response, self.sha, repo_id=self.repo_id, filename=self.filename)
             if response.status_code == 200 and start + length > MAX_IGNORED_RANGE_BYTES:
                 raise HubUnavailableError(
                     f"{self.filename}: the server ignores HTTP Range requests (it answered "
@@ -493,6 +494,24 @@ class HubSource:
         self, url: str, params: list[tuple[str, str]] | None, *, max_bytes: int
     ) -> tuple[bytes, str | None]:
         """An API answer's body, refused past ``max_bytes``, and its ``Link: next`` URL."""
+        body, following = self._get(url, params, stop_after=max_bytes + 1)
+        if len(body) > max_bytes:
+            raise HubUnavailableError(f"an answer of the Hub API is over {max_bytes} bytes")
+        return body, following
+
+    def _get(
+        self,
+        url: str,
+        params: list[tuple[str, str]] | None,
+        *,
+        stop_after: int,
+        commit: str | None = None,
+        repo_id: str = "",
+        filename: str = "",
+    ) -> tuple[bytes, str | None]:
+        """One streamed GET: the body to ``stop_after`` bytes and the deadline, the rate
+        limiter told of the answer's headers, and the served commit checked when a file is
+        asked for at ``commit`` (its repo and name then say which, in the error)."""
         headers = {**build_hf_headers(token=self.token), "Accept-Encoding": "identity"}
         with get_session().stream(
             "GET",
@@ -502,15 +521,15 @@ class HubSource:
             follow_redirects=True,
             timeout=self.policy.timeout_s,
         ) as response:
+            if commit is not None:
+                _check_commit(response, commit, repo_id=repo_id, filename=filename)
             body = _read_body(
                 response,
-                stop_after=max_bytes + 1,
+                stop_after=stop_after,
                 deadline_s=self.policy.deadline_s,
                 limiter=self.policy.limiter,
             )
             following = response.links.get("next", {}).get("url")
-        if len(body) > max_bytes:
-            raise HubUnavailableError(f"an answer of the Hub API is over {max_bytes} bytes")
         return body, following
 
     def read_small_file(self, repo_id: str, filename: str, sha: str) -> bytes:
@@ -525,40 +544,31 @@ class HubSource:
         if cached.is_file():
             return _bounded_read(cached, repo_id=repo_id, filename=filename)
         url = hf_hub_url(repo_id, filename, revision=sha, endpoint=self.endpoint)
-        headers = {**build_hf_headers(token=self.token), "Accept-Encoding": "identity"}
         try:
-            data = call_with_retry(
-                lambda: self._get_small(url, headers, repo_id=repo_id, filename=filename),
+            data, _ = call_with_retry(
+                lambda: self._get(
+                    url,
+                    None,
+                    stop_after=MAX_SMALL_FILE_BYTES + 1,
+                    commit=sha,
+                    repo_id=repo_id,
+                    filename=filename,
+                ),
                 policy=self.policy,
                 what=f"download of {filename}",
                 repo_id=repo_id,
             )
         except Exception as error:
             raise _map_hub_error(error, repo_id, has_token=self.has_token, what=filename) from error
+        if len(data) > MAX_SMALL_FILE_BYTES:
+            raise FileTooLargeError(
+                "too large for a card or config", repo_id=repo_id, file=filename
+            )
         with contextlib.suppress(OSError):  # a read-only cache only costs a later re-read
             cached.parent.mkdir(parents=True, exist_ok=True)
             partial = cached.with_name(cached.name + ".incomplete")
             partial.write_bytes(data)
             partial.replace(cached)
-        return data
-
-    def _get_small(
-        self, url: str, headers: dict[str, str], *, repo_id: str, filename: str
-    ) -> bytes:
-        with get_session().stream(
-            "GET", url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
-        ) as response:
-            _check_commit(response, url, repo_id=repo_id, filename=filename)
-            data = _read_body(
-                response,
-                stop_after=MAX_SMALL_FILE_BYTES + 1,
-                deadline_s=self.policy.deadline_s,
-                limiter=self.policy.limiter,
-            )
-        if len(data) > MAX_SMALL_FILE_BYTES:
-            raise FileTooLargeError(
-                "too large for a card or config", repo_id=repo_id, file=filename
-            )
         return data
 
     def _snapshot_path(self, repo_id: str, sha: str, filename: str) -> Path:
@@ -595,6 +605,7 @@ class HubSource:
         return HubRangeReader(
             url,
             build_hf_headers(token=self.token),
+            sha=sha,
             repo_id=repo_id,
             filename=filename,
             policy=self.policy,

@@ -24,7 +24,6 @@ T = TypeVar("T")
 
 RETRYABLE_STATUS = frozenset({408, 429, 500, 502, 503, 504})
 MAX_OBSERVED_RESET_S = 60.0  # a longer reset announced on a good answer is not waited for
-_RATELIMIT_RESET = re.compile(r"\b(?:reset|t)\s*=\s*(\d+(?:\.\d+)?)")
 
 
 class RateLimiter:
@@ -103,20 +102,11 @@ def _retry_after_s(error: Exception) -> float | None:
     response = getattr(error, "response", None)
     if response is None:
         return None
-    headers = response.headers
-    for value in (
-        headers.get("Retry-After"),
-        headers.get("RateLimit-Reset"),
-        _RATELIMIT_RESET.search(headers.get("RateLimit", "")),
-    ):
-        if value is None:
-            continue
-        text = value.group(1) if isinstance(value, re.Match) else value
-        try:
-            return max(0.0, float(text))
-        except ValueError:
-            continue  # an HTTP date: fall back to our own backoff
-    return None
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):  # absent, or an HTTP date: the RateLimit reset, if said
+        reset = _rate_limit_window(response.headers)[1]
+        return max(0.0, reset) if reset is not None else None
 
 
 def _is_retryable(error: Exception) -> bool:
