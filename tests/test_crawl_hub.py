@@ -10,7 +10,9 @@ import json
 import pytest
 
 from lineage.crawler import CrawlOptions, crawl
+from lineage.errors import LineageError
 from lineage.graph import lineage_graph
+from lineage.sources import deadline
 from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
 from registry import queries
@@ -475,10 +477,12 @@ def test_rate_limit_headers_give_the_wait_when_retry_after_is_missing():
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("drip_headers", [False, True], ids=["body", "headers"])
 @pytest.mark.parametrize("path", ["/api/models/zoo/instruct", "/zoo/instruct/resolve/"])
-def test_a_hub_that_drips_bytes_meets_a_total_deadline(hub, registry, tmp_path, path):
-    # A byte every 0.2 s never trips a read timeout; the deadline per answer ends it.
-    hub.drip_path, hub.drip_s = path, 0.2
+def test_a_hub_that_drips_bytes_meets_a_total_deadline(hub, registry, tmp_path, path, drip_headers):
+    # A byte every 0.2 s never trips a read timeout; the deadline per answer ends it, be
+    # the bytes those of the body or of the status line and headers.
+    hub.drip_path, hub.drip_s, hub.drip_headers = path, 0.2, drip_headers
     source = HubSource(
         endpoint=hub.endpoint,
         token=False,
@@ -489,6 +493,25 @@ def test_a_hub_that_drips_bytes_meets_a_total_deadline(hub, registry, tmp_path, 
     report = crawl(registry, source, ["zoo/instruct"], CrawlOptions(depth=0))
     problem = _problem_for(report, "zoo/instruct")
     assert problem.status == "error" and "in time" in problem.message
+
+
+@pytest.mark.timeout(60)
+def test_a_weight_download_that_drips_is_abandoned_at_the_speed_floor(hub, tmp_path, monkeypatch):
+    # Weight downloads have no deadline (their size is not bounded in advance); an answer
+    # slower than the floor is still given up, headers and all.
+    monkeypatch.setattr(deadline, "WINDOW_S", 0.5)
+    monkeypatch.setattr(deadline, "MIN_BYTES_PER_WINDOW", 1024)
+    source = HubSource(
+        endpoint=hub.endpoint,
+        token=False,
+        cache_dir=tmp_path / "cache",
+        policy=RetryPolicy(attempts=1, base_delay_s=0.01),
+        offline=False,
+    )
+    sha = source.fetch("zoo/instruct", None, known={}).revision
+    hub.drip_path, hub.drip_s, hub.drip_headers = "/zoo/instruct/resolve/", 0.05, True
+    with pytest.raises(LineageError, match=r"zoo/instruct: model files: .*in time"):
+        source.model_folder("zoo/instruct", sha, ["*.safetensors"])
 
 
 def test_a_transient_failure_keeps_the_last_good_state(hub, hub_source, registry):

@@ -13,11 +13,12 @@ Requests per node are kept few, because a family crawl visits hundreds of repos:
 4. the children listing (``/api/models?filter=base_model:<id>``, page by page), only when
    descendants are asked and the model info counts at least one child.
 
-Every answer is read to a size bound and a total deadline (a server that drips a byte at a
-time never trips a read timeout), every request goes through one retry policy, and a 429
-pauses every worker of the source together (``RateLimiter``). A file served from another
-commit than the one asked for, a server that ignores ``Range`` deep into a file, or a
-listing that loops, is refused with a one-line error.
+Every answer is read to a size bound and a total deadline that counts its headers too (a
+server that drips a byte at a time never trips a read timeout; see ``deadline``). Every
+request goes through one retry policy, and a 429 pauses every worker of the source together
+(``RateLimiter``). A file served from another commit than the one asked for, a server that
+ignores ``Range`` deep into a file, or a listing that loops, is refused with a one-line
+error.
 
 Honours ``HF_ENDPOINT``, ``HF_TOKEN``, ``HF_HUB_OFFLINE`` (then reads the Hub cache only)
 and the Hub cache location (``HF_HUB_CACHE`` / ``HF_HOME``).
@@ -27,11 +28,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import re
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx2
@@ -45,6 +47,7 @@ from huggingface_hub import errors as hf_errors
 from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, repo_folder_name
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
+from huggingface_hub.utils import logging as hf_logging
 
 from lineage.cards import card_metadata_from_dict
 from lineage.errors import (
@@ -61,8 +64,10 @@ from lineage.errors import (
 from lineage.model_config import model_config_from_dict
 from lineage.records import ModelSnapshot
 from lineage.references import validate_filename, validate_repo_id, validate_revision
+from lineage.sources import deadline
 from lineage.sources.assemble import HubHints, read_snapshot
 from lineage.sources.base import KnownRevisions
+from lineage.sources.deadline import request_deadline
 from lineage.sources.local import LocalRepoFiles
 from lineage.sources.retry import (
     RateLimiter,
@@ -70,6 +75,8 @@ from lineage.sources.retry import (
     call_with_retry,
     describe_transport_error,
 )
+
+T = TypeVar("T")
 
 MAX_SMALL_FILE_BYTES = 16 * 1024 * 1024  # cards, configs, indexes: far below this
 SPECULATIVE_HEADER_BYTES = 64 * 1024  # a 7B single-file header is ~30 KiB
@@ -143,18 +150,15 @@ def _read_body(
     response: httpx2.Response,
     *,
     stop_after: int,
-    deadline_s: float | None = None,
     limiter: RateLimiter | None = None,
 ) -> bytes:
-    """A streamed response's body, no further than ``stop_after`` bytes and no longer than
-    ``deadline_s`` seconds in all (a read timeout alone never fires on a server that sends
-    a byte every second); errors raised."""
+    """A streamed response's body, no further than ``stop_after`` bytes; errors raised.
+    (Its time is bounded below the client, by ``deadline.request_deadline``.)"""
     if limiter is not None:
         limiter.observe(response.headers)
     if response.status_code >= 400:
         response.read()
         hf_raise_for_status(response)
-    give_up_at = time.monotonic() + deadline_s if deadline_s is not None else None
     chunks: list[bytes] = []
     received = 0
     for chunk in response.iter_bytes():
@@ -162,8 +166,6 @@ def _read_body(
         received += len(chunk)
         if received >= stop_after:
             break
-        if give_up_at is not None and time.monotonic() > give_up_at:
-            raise httpx2.ReadTimeout(f"the answer took longer than {deadline_s:.0f}s in all")
     return b"".join(chunks)
 
 
@@ -191,11 +193,31 @@ def _map_hub_error(error: Exception, repo_id: str, *, has_token: bool, what: str
             return PrivateRepoError("private repo: the token given has no access", repo_id=repo_id)
         hint = "" if has_token else " (or private: set HF_TOKEN)"
         return RepoNotFoundError(f"repository not found{hint}", repo_id=repo_id)
+    if isinstance(error, hf_errors.LocalEntryNotFoundError) and error.__cause__ is not None:
+        # snapshot_download wraps a download that failed (a timeout, a reset) in this.
+        return _map_hub_error(error.__cause__, repo_id, has_token=has_token, what=what)
     if isinstance(error, hf_errors.EntryNotFoundError):
         return MalformedFileError(f"{what}: listed but not downloadable", repo_id=repo_id)
     if isinstance(error, hf_errors.OfflineModeIsEnabled):
         return OfflineError(f"{what}: HF_HUB_OFFLINE is set and it is not cached", repo_id=repo_id)
     return HubUnavailableError(f"{what}: {describe_transport_error(error)}", repo_id=repo_id)
+
+
+def _quiet_hub_log(function: Callable[..., T]) -> Callable[..., T]:
+    """``function`` with huggingface_hub's warnings held back while it runs: its downloads
+    retry on their own and say so ("... thrown while requesting HEAD ...") on stderr, and
+    the failure that finally counts reaches the user as one line through our errors."""
+
+    @functools.wraps(function)
+    def quiet(*args: Any, **kwargs: Any) -> T:
+        level = hf_logging.get_verbosity()
+        hf_logging.set_verbosity_error()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            hf_logging.set_verbosity(level)
+
+    return quiet
 
 
 class HubRangeReader:
@@ -247,9 +269,16 @@ class HubRangeReader:
             "Range": f"bytes={start}-{start + length - 1}",
             "Accept-Encoding": "identity",
         }
-        with get_session().stream(
-            "GET", self.url, headers=headers, follow_redirects=True, timeout=self.policy.timeout_s
-        ) as response:
+        with (
+            request_deadline(self.policy.deadline_s),
+            get_session().stream(
+                "GET",
+                self.url,
+                headers=headers,
+                follow_redirects=True,
+                timeout=self.policy.timeout_s,
+            ) as response,
+        ):
             if response.status_code == 416:
                 self.size = self.size if self.size is not None else start
                 return b""
@@ -267,7 +296,6 @@ class HubRangeReader:
             data = _read_body(
                 response,
                 stop_after=stop,
-                deadline_s=self.policy.deadline_s,
                 limiter=self.policy.limiter,
             )
             self._learn_size(response)
@@ -339,6 +367,7 @@ class HubSource:
             self.policy = dataclasses.replace(self.policy, limiter=RateLimiter())
         self.offline = constants.is_offline_mode() if offline is None else offline
         self.has_token = bool(build_hf_headers(token=token).get("authorization"))
+        deadline.install()  # the Hub client's reads keep to deadlines, headers included
 
     def describe(self) -> str:
         mode = "offline, Hub cache only" if self.offline else "online"
@@ -513,20 +542,22 @@ class HubSource:
         limiter told of the answer's headers, and the served commit checked when a file is
         asked for at ``commit`` (its repo and name then say which, in the error)."""
         headers = {**build_hf_headers(token=self.token), "Accept-Encoding": "identity"}
-        with get_session().stream(
-            "GET",
-            url,
-            params=params,
-            headers=headers,
-            follow_redirects=True,
-            timeout=self.policy.timeout_s,
-        ) as response:
+        with (
+            request_deadline(self.policy.deadline_s),
+            get_session().stream(
+                "GET",
+                url,
+                params=params,
+                headers=headers,
+                follow_redirects=True,
+                timeout=self.policy.timeout_s,
+            ) as response,
+        ):
             if commit is not None:
                 _check_commit(response, commit, repo_id=repo_id, filename=filename)
             body = _read_body(
                 response,
                 stop_after=stop_after,
-                deadline_s=self.policy.deadline_s,
                 limiter=self.policy.limiter,
             )
             following = response.links.get("next", {}).get("url")
@@ -580,7 +611,7 @@ class HubSource:
         (so a second audit, or an offline one, reads them from disk)."""
         try:
             path = call_with_retry(
-                lambda: snapshot_download(
+                lambda: _quiet_hub_log(snapshot_download)(
                     repo_id,
                     revision=sha,
                     allow_patterns=list(patterns),

@@ -613,6 +613,7 @@ class FakeHub:
         # Bodies of requests whose path holds drip_path are sent a byte every drip_s seconds.
         self.drip_path: str | None = None
         self.drip_s = 0.5
+        self.drip_headers = False  # drip the status line and headers too
         # The share of requests that meet a random fault (429, 503, a reset connection, a
         # body cut short), for soak tests; seeded, so a run can be repeated.
         self.chaos = 0.0
@@ -935,6 +936,7 @@ class FakeHub:
                 response,
                 include_body=include_body,
                 drip_s=drip,
+                drip_headers=self.drip_headers,
                 reset=fault == "reset",
                 truncate=fault == "truncate",
             )
@@ -1443,12 +1445,14 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         include_body: bool,
         drip_s: float | None = None,
+        drip_headers: bool = False,
         reset: bool = False,
         truncate: bool = False,
     ) -> bool:
-        """Write the response (its body a byte at a time, ``drip_s`` apart, when given);
-        False if the client went away first. ``reset`` closes the connection without an
-        answer; ``truncate`` sends half the body, then closes it."""
+        """Write the response (its body a byte at a time, ``drip_s`` apart, when given, and
+        its status line and headers too with ``drip_headers``); False if the client went
+        away first. ``reset`` closes the connection without an answer; ``truncate`` sends
+        half the body, then closes it."""
         if reset:
             self.close_connection = True
             return False
@@ -1459,21 +1463,30 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in response.headers.items():
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
+            if drip_s is not None and drip_headers:
+                # http.server keeps the head in _headers_buffer until end_headers().
+                head = b"".join(self._headers_buffer) + b"\r\n"
+                self._headers_buffer = []
+                self._drip(head, drip_s)
+            else:
+                self.end_headers()
             if cut:
                 self.close_connection = True
                 self.wfile.write(body[: len(body) // 2])
             elif drip_s is not None:
-                for index in range(len(body)):
-                    self.wfile.write(body[index : index + 1])
-                    self.wfile.flush()
-                    time.sleep(drip_s)
+                self._drip(body, drip_s)
             elif body:
                 self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # e.g. the client timed out during a delay()
             return False
         return not cut
+
+    def _drip(self, data: bytes, drip_s: float) -> None:
+        for index in range(len(data)):
+            self.wfile.write(data[index : index + 1])
+            self.wfile.flush()
+            time.sleep(drip_s)
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the request log is FakeHub.requests
