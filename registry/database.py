@@ -541,6 +541,56 @@ def _schema_problems(conn: Connection) -> list[str]:
     return problems
 
 
+def _value_problems(conn: Connection) -> list[str]:
+    """The stored values of a SQLite registry that its columns' types cannot read back.
+
+    SQLite stores what it is given whatever the column's type, so a file edited by hand or
+    damaged on disk can hold text that is not UTF-8, or JSON, dates and numbers that do not
+    parse; the first read of such a row fails. Every value is read here as raw bytes and
+    decoded as the ORM would, one column at a time, so each bad column is named with its
+    count and the first row. (PostgreSQL checks types as it stores, so only SQLite needs it.)
+    """
+    existing = set(sa.inspect(conn).get_table_names())
+    problems: list[str] = []
+    for table in (model.__table__ for model in TABLES):
+        if table.name not in existing:
+            continue  # already a schema problem
+        for column in table.columns:
+            bad, first = _unreadable_values(conn, table.name, column)
+            if bad:
+                problems.append(
+                    f"values: {table.name}.{column.name}: {bad} value(s) cannot be read"
+                    f" (first in row {first})"
+                )
+    return problems
+
+
+def _unreadable_values(conn: Connection, table: str, column: sa.Column) -> tuple[int, int | None]:
+    """How many values of ``table.column`` fail to decode, and the rowid of the first."""
+    read = column.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None)
+    quoted = conn.dialect.identifier_preparer.quote
+    rows = conn.exec_driver_sql(
+        f"SELECT rowid, typeof({quoted(column.name)}), CAST({quoted(column.name)} AS BLOB)"
+        f" FROM {quoted(table)}"
+    )
+    bad, first = 0, None
+    for rowid, kind, raw in rows:
+        if raw is None:
+            continue
+        try:
+            value: Any = bytes(raw)
+            if kind == "text":
+                value = value.decode("utf-8")
+            elif kind in ("integer", "real"):
+                value = int(value) if kind == "integer" else float(value)
+            if read is not None:
+                read(value)
+        except (UnicodeDecodeError, *_DECODE_ERRORS):
+            bad += 1
+            first = rowid if first is None else first
+    return bad, first
+
+
 def _decode_error(err: BaseException) -> bool:
     """Whether ``err`` was raised inside SQLAlchemy while turning a stored value into Python
     (a JSON, date or number column holding what its type cannot hold)."""
@@ -623,6 +673,8 @@ def check_registry(url: str | None = None) -> CheckResult:
                     )
                 else:
                     problems += [f"schema: {line}" for line in _schema_problems(conn)]
+                    if backend == "sqlite" and not problems:
+                        problems += _value_problems(conn)
     except sa.exc.DBAPIError as err:
         if backend != "sqlite" and (
             err.connection_invalidated
