@@ -17,12 +17,12 @@ import os
 import re
 import socket
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Table, bindparam, event, insert, update
-from sqlmodel import Session, SQLModel, col, delete, select
+from sqlmodel import Session, SQLModel, col, delete, func, select
 
 from lineage.records import (
     NODE_STATUSES,
@@ -344,11 +344,9 @@ def process_is_gone(process: Any) -> bool:
     Only a process of this host can be checked; one of another host, or a record without
     a pid, is never taken for gone (a crawl still running elsewhere must not be marked).
     """
-    if not isinstance(process, Mapping) or process.get("host") != socket.gethostname():
+    if not can_check_process(process):
         return False
-    pid, started = process.get("pid"), process.get("started")
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
+    pid, started = process["pid"], process.get("started")
     if isinstance(started, str):
         current = _process_start(pid)
         if current is not None:
@@ -362,18 +360,42 @@ def process_is_gone(process: Any) -> bool:
     return False
 
 
-def mark_stale_crawls(session: Session) -> list[int]:
-    """Mark ``interrupted`` every crawl still ``running`` whose process is gone; their ids.
+# A crawl logs a line per node it finishes, and no node takes near this long (its requests
+# have a 10-minute retry budget): a crawl of another host silent for this long is dead.
+SILENT_CRAWL_IS_STALE_AFTER = timedelta(hours=6)
+
+
+def mark_stale_crawls(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Mark ``interrupted`` every crawl still ``running`` that has certainly stopped; their ids.
 
     A crawl killed mid-run (SIGKILL, power loss) never closes its record. What it finished
     is in the registry; its record says it was interrupted, and a line of its log says how
-    that was found.
+    that was found: its process is gone (this host), or, where the process cannot be asked
+    (another host, a record without one), nothing was logged for
+    ``SILENT_CRAWL_IS_STALE_AFTER``.
     """
+    now = now or utc_now()
     marked: list[int] = []
     for crawl in session.exec(select(Crawl).where(Crawl.status == "running")).all():
         process = (crawl.options or {}).get(CRAWL_PROCESS_KEY)
-        if not process_is_gone(process):
-            continue
+        where = (
+            f"process {process.get('pid')} on {process.get('host')}"
+            if isinstance(process, Mapping)
+            else "its process (not recorded)"
+        )
+        if process_is_gone(process):
+            why = f"{where} ended without closing this crawl (killed?)"
+        elif can_check_process(process):
+            continue  # it runs here, now
+        else:
+            last = _last_sign_of_life(session, crawl)
+            if now - last < SILENT_CRAWL_IS_STALE_AFTER:
+                continue
+            hours = SILENT_CRAWL_IS_STALE_AFTER.total_seconds() / 3600
+            why = (
+                f"{where} logged nothing since {last:%Y-%m-%d %H:%M} UTC (over {hours:g} h);"
+                " it cannot be asked from here, so it is taken to have stopped"
+            )
         crawl.status = "interrupted"
         marked.append(_id(crawl))
         log_event(
@@ -382,12 +404,35 @@ def mark_stale_crawls(session: Session) -> list[int]:
             repo_id=None,
             level="warning",
             event="interrupted",
-            message=f"process {process.get('pid')} on {process.get('host')} ended without "
-            "closing this crawl (killed?); marked interrupted when the next crawl started",
+            message=f"{why}; marked interrupted when the next crawl started",
         )
     if marked:
         session.flush()
     return marked
+
+
+def can_check_process(process: Any) -> bool:
+    """Whether ``process_is_gone`` can tell about ``process``: one of this host, with a pid."""
+    return (
+        isinstance(process, Mapping)
+        and process.get("host") == socket.gethostname()
+        and isinstance(process.get("pid"), int)
+        and not isinstance(process.get("pid"), bool)
+        and process.get("pid", 0) > 0
+    )
+
+
+def _last_sign_of_life(session: Session, crawl: Crawl) -> datetime:
+    """When ``crawl`` last logged a line, else when it started (UTC)."""
+    latest = session.exec(
+        select(func.max(CrawlEvent.at)).where(CrawlEvent.crawl_id == crawl.id)
+    ).one()
+    moments = [_as_utc(moment) for moment in (crawl.started_at, latest) if moment is not None]
+    return max(moments)
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def log_event(

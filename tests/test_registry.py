@@ -62,7 +62,11 @@ from registry import (
     start_crawl,
 )
 from registry.database import MIGRATIONS
-from registry.store import mark_stale_crawls, this_process
+from registry.store import (
+    SILENT_CRAWL_IS_STALE_AFTER,
+    mark_stale_crawls,
+    this_process,
+)
 from registry.tables import Crawl
 from tests.support.databases import BACKENDS, registry_database
 
@@ -996,6 +1000,28 @@ def test_only_crawls_whose_process_is_certainly_gone_are_marked(reg: Registry) -
         status = {crawl.id: crawl.status for crawl in list_crawls(session)}
     assert status[ids["pid_reused"]] == "interrupted"
     assert {status[ids[n]] for n in ("alive", "other_host", "legacy")} == {"running"}
+
+    # A process that cannot be asked (another host, none recorded) is taken to have stopped
+    # once its crawl has logged nothing for SILENT_CRAWL_IS_STALE_AFTER; one of this host
+    # that still runs never is.
+    with reg.session() as session:
+        elsewhere = session.get(Crawl, ids["other_host"])
+        elsewhere.started_at -= SILENT_CRAWL_IS_STALE_AFTER + timedelta(minutes=1)
+        log_event(session, ids["legacy"], repo_id="org/x", level="info", event="ok", message="")
+        session.flush()
+        assert mark_stale_crawls(session) == [ids["other_host"]]
+        last_line = max(e.at for e in crawl_log(session, ids["legacy"]))
+        almost = last_line + SILENT_CRAWL_IS_STALE_AFTER - timedelta(minutes=1)
+        assert mark_stale_crawls(session, now=almost) == []
+        later = almost + timedelta(minutes=2)
+        assert mark_stale_crawls(session, now=later) == [ids["legacy"]]
+        assert mark_stale_crawls(session, now=later + timedelta(days=30)) == []
+    with reg.session(write=False) as session:
+        status = {crawl.id: crawl.status for crawl in list_crawls(session)}
+        why = [e.message for e in crawl_log(session, ids["other_host"]) if e.level == "warning"]
+    assert status[ids["alive"]] == "running"
+    assert status[ids["other_host"]] == status[ids["legacy"]] == "interrupted"
+    assert "-elsewhere logged nothing since" in why[0] and "over 6 h" in why[0]
 
 
 def test_registry_errors_share_one_base() -> None:
