@@ -135,12 +135,7 @@ def read_snapshot(
     safetensors = _read_safetensors(repo_id, files, names, problems)
 
     has_gguf = any(name.lower().endswith(".gguf") for name in names)
-    pickle_only = safetensors is None and any(name.endswith(PICKLE_SUFFIXES) for name in names)
-    if pickle_only:
-        warnings.append(
-            f"{repo_id}: weights only as pickle checkpoints; not read (safetensors only)"
-        )
-
+    pickle_only = _pickle_only(repo_id, names, safetensors, warnings)
     quantization_files = tuple(
         name for name in sorted(names) if name.rsplit("/", 1)[-1] in QUANTIZATION_FILES
     )
@@ -154,13 +149,8 @@ def read_snapshot(
         repo_id=repo_id,
     )
     if relation == "quantized" and mergekit is not None and mergekit.source_file == CARD_FILE:
-        # A quantized copy's card pastes its source's card, recipe included: that recipe
-        # made the source, not this copy. Its parents would be the copy's grandparents.
-        warnings.append(
-            f"{repo_id}: {CARD_FILE} holds a mergekit recipe, but the repo is a quantized copy:"
-            " the recipe is its source model's, not taken as this model's lineage"
-        )
         mergekit, stages = None, RecipeStages()
+        warnings.append(_COPIED_RECIPE.format(repo_id=repo_id, card=CARD_FILE))
     intermediates = {
         stage.name: intermediate_node_id(repo_id, stage.name)
         for stage in stages.intermediates
@@ -207,6 +197,26 @@ def read_snapshot(
         warnings=warnings,
         stages=stage_snapshots,
     )
+
+
+# A quantized copy's card pastes its source's card, recipe included: that recipe made the
+# source, not this copy. Its parents would be the copy's grandparents.
+_COPIED_RECIPE = (
+    "{repo_id}: {card} holds a mergekit recipe, but the repo is a quantized copy:"
+    " the recipe is its source model's, not taken as this model's lineage"
+)
+
+
+def _pickle_only(
+    repo_id: str, names: list[str], safetensors: object | None, warnings: list[str]
+) -> bool:
+    """Whether the weights are only pickle checkpoints (never read); warns when so."""
+    pickle_only = safetensors is None and any(name.endswith(PICKLE_SUFFIXES) for name in names)
+    if pickle_only:
+        warnings.append(
+            f"{repo_id}: weights only as pickle checkpoints; not read (safetensors only)"
+        )
+    return pickle_only
 
 
 def _weak_lineage_warnings(
