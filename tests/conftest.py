@@ -14,10 +14,9 @@ import pytest
 from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
 from registry.database import Registry
+from tests.support.credentials import GOOD_TOKEN
 from tests.support.hub_server import FakeHub
 from tests.support.zoo import Zoo, cached_zoo
-
-GOOD_TOKEN = "hf_lineage_test_token"
 
 
 @pytest.fixture(autouse=True)

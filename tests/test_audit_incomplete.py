@@ -16,8 +16,8 @@ from audit.auditor import AuditOptions, audit
 from audit.judges import get_judge
 from lineage.example import write_card
 from lineage.report.context import build_context
-from tests.test_audit import ORG, SETTINGS, SUITES, Family, build_family
-from tests.test_cli import run_lineage
+from tests.support.audit_family import ORG, SETTINGS, SUITES, Family, build_family
+from tests.support.cli import run_lineage
 
 GHOST = f"{ORG}/ghost"
 

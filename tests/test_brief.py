@@ -47,7 +47,7 @@ from lineage.verify import verify
 from registry.database import Registry
 from registry.evaluations import RunKey, StoredSample, save_run
 from registry.tables import TABLES
-from tests.test_audit import ORG, _audit, build_family
+from tests.support.audit_family import ORG, audit_merge, build_family
 
 pypdf = pytest.importorskip("pypdf")
 weasyprint = pytest.importorskip("weasyprint")
@@ -67,7 +67,7 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Registry:
     report = crawl(family.registry, family.source, [f"{ORG}/base"], CrawlOptions(descendants=True))
     assert report.ok, report.problems
     verify(family.registry, f"{ORG}/merge")
-    _audit(family)
+    audit_merge(family)
     return family.registry
 
 

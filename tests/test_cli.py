@@ -7,35 +7,13 @@ point the tool at a mirror.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
+from tests.support.cli import assert_one_line_error, run_lineage
 from tests.support.hub_server import FakeHub
-
-
-def run_lineage(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    full_env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("HF_TOKEN", "LINEAGE_DB", "HF_HUB_OFFLINE")
-    }
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "lineage", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -45,13 +23,6 @@ def hub_env(hub: FakeHub, tmp_path: Path) -> dict[str, str]:
         "HF_HUB_CACHE": str(tmp_path / "hf-cache"),
         "LINEAGE_DB": f"sqlite:///{tmp_path / 'registry.db'}",
     }
-
-
-def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert "Traceback" not in result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert lines, result.stderr
-    assert any(all(needle in line for needle in needles) for line in lines), lines
 
 
 def test_crawl_json_then_graph_json_contract(hub_env):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import assert_one_line_error, run_lineage
+from tests.support.cli import assert_one_line_error, run_lineage
 
 pytestmark = pytest.mark.timeout(240)
 

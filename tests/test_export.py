@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_audit import ORG, build_family
-from tests.test_cli import assert_one_line_error, run_lineage
+from tests.support.audit_family import ORG, build_family
+from tests.support.cli import assert_one_line_error, run_lineage
 
 
 @pytest.fixture(scope="module")

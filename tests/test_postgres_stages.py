@@ -22,9 +22,9 @@ from registry.database import Registry
 from registry.evaluations import latest_audit
 from registry.tables import EvaluationRun, EvaluationSample, Finding, Fingerprint
 from registry.weights import load_fingerprint
+from tests.support.audit_family import ORG, SETTINGS, SUITES, build_family
 from tests.support.databases import fresh_postgres_database, skip_without_postgres
 from tests.support.weight_zoo import WeightZoo
-from tests.test_audit import ORG, SETTINGS, SUITES, build_family
 
 pytestmark = pytest.mark.postgres
 

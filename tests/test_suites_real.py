@@ -24,8 +24,8 @@ from audit.judges import get_judge
 from audit.sample_logs import write_sample_logs
 from audit.suites import distinct_suites, load_suite, load_suites
 from audit.suites.formats import HARMBENCH_CONTEXT_SEPARATOR
-from tests.test_audit import ORG, SETTINGS, Family, build_family
-from tests.test_cli import run_lineage
+from tests.support.audit_family import ORG, SETTINGS, Family, build_family
+from tests.support.cli import run_lineage
 
 REAL = Path(__file__).parent / "data" / "real" / "benchmarks"
 SST = "SimpleSafetyTests - test cases.csv"
