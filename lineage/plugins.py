@@ -16,28 +16,15 @@ lists ``names()`` in its help, so nothing is spelled out twice.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-from lineage.errors import LineageError
+from lineage.errors import UnknownPluginError
 
 T = TypeVar("T")
 
-
-class UnknownPluginError(LineageError, KeyError):
-    """A name that nothing is registered under; it lists the known names and the closest."""
-
-    def __init__(self, kind: str, name: str, known: tuple[str, ...]):
-        self.kind = kind
-        self.name = name
-        self.known = known
-        closest = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {closest[0]!r}?" if closest else ""
-        super().__init__(f"unknown {kind} {name!r}{hint} known: {', '.join(known)}")
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return self.args[0]
+# What ``get`` raises for an unknown name: called as ``unknown(kind, name, known_names)``.
+UnknownError = Callable[[str, str, Sequence[str]], Exception]
 
 
 class DuplicatePluginError(ValueError):
@@ -45,10 +32,17 @@ class DuplicatePluginError(ValueError):
 
 
 class PluginRegistry(Generic[T]):
-    """Things of type ``T`` by name and alias, in the order they were registered."""
+    """Things of type ``T`` by name and alias, in the order they were registered.
 
-    def __init__(self, kind: str):
+    Read like a mapping of the listed names (``in``, ``[]``, iteration, ``items()``,
+    ``values()``). ``unknown`` is the error ``get`` raises for a name nothing is registered
+    under (``UnknownPluginError`` or a subclass, or a stage's own typed error), built from the
+    kind, the name and the known names so that it can list them and suggest the closest.
+    """
+
+    def __init__(self, kind: str, *, unknown: UnknownError = UnknownPluginError):
         self.kind = kind  # what one is called in messages: "judge", "export format", ...
+        self.unknown = unknown
         self._by_name: dict[str, T] = {}
         self._aliases: dict[str, str] = {}
 
@@ -82,7 +76,7 @@ class PluginRegistry(Generic[T]):
             return name
         if name in self._aliases:
             return self._aliases[name]
-        raise UnknownPluginError(self.kind, name, self.names())
+        raise self.unknown(self.kind, name, self.names())
 
     def names(self) -> tuple[str, ...]:
         """The listed names, in registration order (aliases left out)."""
@@ -90,6 +84,15 @@ class PluginRegistry(Generic[T]):
 
     def items(self) -> Iterator[tuple[str, T]]:
         return iter(list(self._by_name.items()))
+
+    def values(self) -> Iterator[T]:
+        return iter(list(self._by_name.values()))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name or name in self._aliases
@@ -99,3 +102,6 @@ class PluginRegistry(Generic[T]):
 
     def __repr__(self) -> str:
         return f"PluginRegistry({self.kind!r}, {list(self._by_name)})"
+
+
+__all__ = ["DuplicatePluginError", "PluginRegistry", "UnknownError", "UnknownPluginError"]

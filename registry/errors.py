@@ -2,14 +2,19 @@
 
 Every error's ``str()`` is one line that names the registry (its URL, password masked) and
 says what to do, so the CLI can print it as is. Anything that is *not* a ``RegistryError``
-raised by this package is a bug.
+raised by this package is a bug. The CLI ends every one with exit code 2 (the registry asked
+for cannot be used); ``lineage.errors.LineageAuditError`` is the root of all.
 """
 
 from __future__ import annotations
 
+from lineage.errors import EXIT_USAGE, LineageAuditError
 
-class RegistryError(Exception):
+
+class RegistryError(LineageAuditError):
     """A registry that cannot be used as asked; never a bug."""
+
+    exit_code = EXIT_USAGE
 
     def __init__(self, message: str, *, url: str | None = None):
         self.url = url

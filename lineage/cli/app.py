@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from audit.errors import AuditError, JudgeError, SuiteError
 from lineage import __version__
 from lineage.cli import render
 from lineage.cli.audit_command import audit_command
@@ -26,7 +25,6 @@ from lineage.cli.common import (
     DbOption,
     JsonOption,
     LocalOption,
-    OutputPathError,
     check_output_file,
     crawl_if_unknown,
     looks_like_path,
@@ -39,14 +37,13 @@ from lineage.cli.common import (
 )
 from lineage.cli.export_command import export_command
 from lineage.crawler import CrawlOptions
-from lineage.errors import InvalidReferenceError, LineageError
-from lineage.exporters import EXPORTERS, UnknownFormatError, export_graph, get_exporter
+from lineage.errors import InvalidReferenceError, LineageAuditError
+from lineage.exporters import EXPORTERS, export_graph, get_exporter
 from lineage.graph import attach_audit, lineage_graph
 from lineage.references import validate_repo_id, validate_revision
 from lineage.verify import verify
 from registry import queries
 from registry.database import check_registry
-from registry.errors import RegistryError
 
 app = typer.Typer(
     name="lineage",
@@ -359,21 +356,14 @@ def main() -> None:
     """Console entry point: user-facing errors become one line and an exit code.
 
     Click itself turns usage mistakes into a usage line and exit code 2; what reaches here
-    is this project's typed errors, and any other exception is a bug with its traceback.
+    is this project's typed errors, each class saying its exit code (``exit_code``), and any
+    other exception is a bug with its traceback.
     """
     try:
         app()
-    except (LineageError, RegistryError, AuditError) as error:
+    except LineageAuditError as error:
         render.problem(str(error))
-        usage_errors = (
-            InvalidReferenceError,
-            OutputPathError,
-            UnknownFormatError,
-            RegistryError,
-            SuiteError,
-            JudgeError,
-        )
-        sys.exit(EXIT_USAGE if isinstance(error, usage_errors) else EXIT_PROBLEMS)
+        sys.exit(error.exit_code)
     except KeyboardInterrupt:
         render.problem(
             "interrupted; what was finished is recorded: run the same command to continue"

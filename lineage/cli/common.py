@@ -15,7 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from lineage.cli import render
 from lineage.crawler import CrawlOptions, CrawlReport, crawl
-from lineage.errors import InvalidReferenceError, LineageError
+from lineage.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, InvalidReferenceError, LineageError
 from lineage.references import validate_repo_id
 from lineage.sources.base import Source
 from lineage.sources.hub import HubSource
@@ -23,11 +23,11 @@ from lineage.sources.local import LocalSource, local_source_for_path
 from registry import queries
 from registry.database import Registry
 
-EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
-
 
 class OutputPathError(LineageError):
     """An output path that cannot be written as asked (a folder, a missing folder, a file)."""
+
+    exit_code = EXIT_USAGE
 
 
 def check_output_file(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Exporters of a lineage graph, a small registry keyed by format name.
+"""Exporters of a lineage graph, a ``PluginRegistry`` keyed by format name.
 
 The graph is a ``networkx.DiGraph`` (parent -> child) as the registry builds it; every
 exporter returns text, the same text for the same graph::
@@ -26,6 +26,7 @@ from lineage.exporters.gexf import render_gexf
 from lineage.exporters.graphml import render_graphml
 from lineage.exporters.json_format import render_json
 from lineage.exporters.mermaid import render_mermaid
+from lineage.plugins import PluginRegistry
 
 __all__ = ["EXPORTERS", "Exporter", "UnknownFormatError", "export_graph", "get_exporter"]
 
@@ -44,49 +45,46 @@ class Exporter:
         return self.renderer(graph, resolve_subject(graph, subject))
 
 
-EXPORTERS: dict[str, Exporter] = {
-    exporter.name: exporter
-    for exporter in (
-        Exporter(
-            "json",
-            ".json",
-            "application/json",
-            "networkx node-link JSON (nodes, edges, every attribute)",
-            render_json,
-        ),
-        Exporter(
-            "graphml",
-            ".graphml",
-            "application/graphml+xml",
-            "GraphML with flattened attributes (yEd, Gephi, Cytoscape)",
-            render_graphml,
-        ),
-        Exporter(
-            "gexf",
-            ".gexf",
-            "application/gexf+xml",
-            "GEXF 1.2 with flattened attributes (Gephi)",
-            render_gexf,
-        ),
-        Exporter("dot", ".dot", "text/vnd.graphviz", "Graphviz DOT", render_dot),
-        Exporter("mermaid", ".mmd", "text/plain", "Mermaid flowchart", render_mermaid),
-        Exporter(
-            "cyclonedx",
-            ".cdx.json",
-            "application/vnd.cyclonedx+json; version=1.6",
-            "CycloneDX 1.6 ML-BOM with pedigree and dependencies",
-            render_cyclonedx,
-        ),
-    )
-}
+EXPORTERS: PluginRegistry[Exporter] = PluginRegistry("export format", unknown=UnknownFormatError)
+for _exporter in (
+    Exporter(
+        "json",
+        ".json",
+        "application/json",
+        "networkx node-link JSON (nodes, edges, every attribute)",
+        render_json,
+    ),
+    Exporter(
+        "graphml",
+        ".graphml",
+        "application/graphml+xml",
+        "GraphML with flattened attributes (yEd, Gephi, Cytoscape)",
+        render_graphml,
+    ),
+    Exporter(
+        "gexf",
+        ".gexf",
+        "application/gexf+xml",
+        "GEXF 1.2 with flattened attributes (Gephi)",
+        render_gexf,
+    ),
+    Exporter("dot", ".dot", "text/vnd.graphviz", "Graphviz DOT", render_dot),
+    Exporter("mermaid", ".mmd", "text/plain", "Mermaid flowchart", render_mermaid),
+    Exporter(
+        "cyclonedx",
+        ".cdx.json",
+        "application/vnd.cyclonedx+json; version=1.6",
+        "CycloneDX 1.6 ML-BOM with pedigree and dependencies",
+        render_cyclonedx,
+    ),
+):
+    EXPORTERS.add(_exporter.name, _exporter)
 
 
 def get_exporter(fmt: str) -> Exporter:
-    """The exporter named ``fmt`` (case and surrounding spaces ignored)."""
-    exporter = EXPORTERS.get(fmt.strip().lower()) if isinstance(fmt, str) else None
-    if exporter is None:
-        raise UnknownFormatError(fmt, sorted(EXPORTERS))
-    return exporter
+    """The exporter named ``fmt`` (case and surrounding spaces ignored); an unknown name raises
+    ``UnknownFormatError``, which lists the known formats and suggests the closest."""
+    return EXPORTERS.get(str(fmt).strip().lower())
 
 
 def export_graph(graph: nx.DiGraph, fmt: str, *, subject: str | None = None) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lineage.errors import LineageError, MalformedFileError
+from lineage.errors import FingerprintUnavailableError, MalformedFileError
 from lineage.fingerprint.record import Fingerprint, TensorSample, architecture_signature
 from lineage.fingerprint.selection import FLOAT_DTYPES, METHOD_VERSION, TensorSlice, select
 from lineage.records import TensorInfo
@@ -25,10 +25,6 @@ from lineage.safetensors_header import DTYPE_BITS, ByteRangeReader, read_safeten
 MAX_GAP_BYTES = 64 * 1024  # a gap this small costs less than one more HTTP round trip
 GAP_ALLOWANCE = 0.25  # coalescing may add at most this fraction of the planned bytes
 READ_WORKERS = 8
-
-
-class FingerprintUnavailableError(LineageError):
-    """The checkpoint holds nothing a fingerprint can read (no float safetensors weights)."""
 
 
 class CountingReader:
