@@ -27,6 +27,7 @@ from audit.runner import EvaluatedRun, NodeEvaluator
 from audit.source_evals import check_declared
 from audit.statistics import Decision, PairedComparison, compare, decide, failures_as_events
 from audit.suites.identity import distinct_suites
+from lineage.documents import AUDIT_FORMAT_VERSION, AuditDocument
 from lineage.sources.base import Source
 from registry.database import Registry
 from registry.evaluations import save_audit
@@ -180,7 +181,10 @@ class AuditReport:
         return summary
 
     def to_json(self) -> dict[str, Any]:
+        """The JSON contract (``lineage.documents.AuditDocument``): fields are added, never
+        renamed."""
         return {
+            "format_version": AUDIT_FORMAT_VERSION,
             "repo": self.repo,
             "models": {repo: self.model_summary(repo) for repo in self.plan.evaluation_order},
             "findings": [finding.to_json() for finding in self.findings],
@@ -194,6 +198,10 @@ class AuditReport:
             },
             "verdict": self.verdict(self.repo),
         }
+
+    def to_document(self) -> AuditDocument:
+        """The report as the typed document the registry stores and the readers load."""
+        return AuditDocument.from_json(self.to_json())
 
     def verdict(self, subject: str) -> str:
         """``regression``, ``incomplete: N of M parents not evaluated`` or ``no regression``.

@@ -11,8 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
 from sqlmodel import Session, col, delete, select
 
+from lineage.documents import AuditDocument
+from registry.errors import RegistryDamagedError
 from registry.tables import AuditRecord, EvaluationRun, EvaluationSample, Model, Revision
 
 
@@ -187,6 +190,19 @@ def latest_audit(session: Session, repo_id: str) -> AuditRecord | None:
         .where(Model.repo_id == repo_id)
         .order_by(col(AuditRecord.id).desc())
     ).first()
+
+
+def audit_document(record: AuditRecord) -> AuditDocument:
+    """``record``'s report, typed; a stored report that no longer reads is damage."""
+    try:
+        return AuditDocument.from_json(record.report)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top)"
+        raise RegistryDamagedError(
+            f"audit record {record.id} of {record.repo_id}: its stored report does not read as"
+            f" an audit document ({where}: {first['msg']}); run `lineage registry check`"
+        ) from error
 
 
 def samples_of_run(session: Session, run_id: int) -> list[StoredSample]:

@@ -1,0 +1,10 @@
+"""The typed documents that cross stage boundaries: what the auditor and the verifier
+write, the registry stores and loads, and the brief, the exports and the CLI read.
+
+They sit at the bottom of the layering (beside ``lineage.records``) so that the registry
+can load them typed without importing the stages that produce them.
+"""
+
+from lineage.documents.audit import AUDIT_FORMAT_VERSION, AuditDocument
+
+__all__ = ["AUDIT_FORMAT_VERSION", "AuditDocument"]
