@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from registry.tables import Crawl, CrawlEvent, Edge, EdgeEvidence, Model, Revision
+from registry.tables import AuditRecord, Crawl, CrawlEvent, Edge, EdgeEvidence, Model, Revision
 
 # Walks stop here even without a max_depth: a cycle in declared lineage (a card that names
 # its own descendant) must end, and real lineage is far shallower.
@@ -429,3 +429,26 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     return value
+
+
+# -- audits ------------------------------------------------------------------------------------
+
+
+def audit_with_subject(session: Session, repo_id: str, sha: str) -> AuditRecord | None:
+    """The newest audit that evaluated ``repo_id`` at revision ``sha`` as a subject.
+
+    ``lineage audit BASE --descendants`` records under BASE, with each descendant a subject
+    of the report. Only the audits whose stored report mentions ``sha`` are read back (a
+    text match in SQL, on both backends); the exact test is made on those few in Python.
+    """
+    query = select(AuditRecord).order_by(col(AuditRecord.id).desc())
+    if sha.isascii() and sha.isprintable() and not set(sha) & set('"\\'):
+        # JSON writes such a string as it is, so a report that holds it contains its text.
+        query = query.where(
+            sa.cast(col(AuditRecord.report), sa.Text).contains(sha, autoescape=True)
+        )
+    for candidate in session.exec(query):
+        entry = ((candidate.report or {}).get("models") or {}).get(repo_id) or {}
+        if entry.get("role") == "subject" and entry.get("revision") == sha:
+            return candidate
+    return None

@@ -17,8 +17,8 @@ from importlib import resources
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 from markupsafe import Markup
 
-from lineage.report import context as formats
-from lineage.report.context import BriefContext
+from lineage.report.filters import FILTERS
+from lineage.report.views import BriefContext
 
 TEMPLATE = "brief.html.j2"
 STYLESHEET = "brief.css"  # screen and print, page rules included
@@ -27,18 +27,6 @@ SCREEN_STYLESHEET = "brief-screen.css"  # screens only: WeasyPrint never reads i
 # fixed list keeps it that way.
 _TEMPLATE_FILES = frozenset({TEMPLATE, STYLESHEET, SCREEN_STYLESHEET})
 
-FILTERS = {
-    "percent": formats.percent,
-    "rate_ci": formats.rate_ci,
-    "ci_text": formats.ci_text,
-    "ci_range": formats.ci_range,
-    "points_range": formats.points_range,
-    "points": formats.points,
-    "signed": formats.signed,
-    "points_ci": formats.points_ci,
-    "p_text": formats.p_text,
-    "short_sha": formats.short_sha,
-}
 
 
 def _load(name: str) -> str | None:

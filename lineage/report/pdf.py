@@ -20,8 +20,8 @@ from datetime import datetime
 from pathlib import Path
 
 from lineage.errors import LineageError
-from lineage.report.context import BriefContext
 from lineage.report.html import render_brief_html
+from lineage.report.views import BriefContext
 
 PDF_VARIANT = "pdf/a-3b"
 BOM_NAME = "bom.cdx.json"

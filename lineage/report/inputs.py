@@ -1,0 +1,307 @@
+"""Everything a brief rests on, read from the registry once: ``load_brief_inputs``.
+
+This is the only module of the report that reads the registry. It gathers one model's
+recorded lineage, the newest audit of its head revision with the very runs and samples that
+audit compared, the stored findings, the weight verification of the subject and its
+ancestors, and a digest of every row used; the section builders then work on the frozen
+``BriefInputs`` alone::
+
+    >>> inputs = load_brief_inputs(registry, "org/merge")    # doctest: +SKIP
+    >>> inputs.record.repo_id, inputs.members                  # doctest: +SKIP
+    ('org/merge', ('org/merge', 'org/a', 'org/b'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+from typing import Any
+
+import networkx as nx
+from sqlmodel import Session, col, select
+
+from lineage.errors import InvalidReferenceError, LineageError
+from lineage.graph import attach_audit, lineage_graph
+from lineage.report.filters import as_moment
+from lineage.verify import verify
+from registry import queries
+from registry.database import Registry
+from registry.evaluations import StoredSample, latest_audit, samples_of_run
+from registry.tables import AuditRecord, EvaluationRun, Finding, Fingerprint, Model, Revision
+from registry.weights import findings_for, fingerprinted_heads
+
+MAX_VERIFIED_MODELS = 16  # the subject and its nearest ancestors; a deep family stops here
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """One run the audit compared, with its samples in suite order."""
+
+    row: EvaluationRun
+    samples: list[StoredSample]
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What ``lineage verify`` concludes about one model's declared parents."""
+
+    repo_id: str
+    data: dict[str, Any]  # VerifyReport.to_dict()
+    findings: list[Any]  # the FindingRecords ``lineage verify`` would write, with details
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A digest of the registry rows the brief rests on (the manifest quotes it)."""
+
+    digest: str
+    rows: int
+    newest: datetime | None
+    environments: list[str]
+
+
+@dataclass(frozen=True)
+class BriefInputs:
+    """The registry content one brief shows, read once; the sections read only this."""
+
+    subject: str
+    model: Model
+    head: Revision | None
+    graph: nx.DiGraph  # the recorded lineage around the subject
+    ancestors: Mapping[str, int]  # ancestor -> generations above the subject
+    record: AuditRecord | None  # the newest audit of the head revision
+    members: Sequence[str]  # the subject and the models the audit compared it with
+    runs: Mapping[str, Mapping[str, RunInputs]]  # repo -> suite -> the run compared
+    stored_findings: Mapping[str, list[Finding]]  # the subject first, then its ancestors
+    verifications: Mapping[str, Verification]
+    bom_graph: nx.DiGraph  # the lineage with the audit's results attached
+    snapshot: Snapshot
+
+    @property
+    def report(self) -> Mapping[str, Any] | None:
+        """The audit's JSON contract, or None when the model was never audited."""
+        return self.record.report if self.record else None
+
+
+def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
+    """Read what the brief of ``repo_id`` shows; raise if it is not in the registry."""
+    with registry.session(write=False) as session:
+        model = session.exec(select(Model).where(Model.repo_id == repo_id)).first()
+        if model is None:
+            raise InvalidReferenceError(
+                "not in the registry; run `lineage crawl` on it first", repo_id=repo_id
+            )
+        head = session.get(Revision, model.head_revision_id) if model.head_revision_id else None
+        graph = lineage_graph(session, repo_id)
+        ancestors = dict(queries.ancestors(session, repo_id))
+        record = _audit_record(session, repo_id, head.sha if head else None)
+        members = _members(record, repo_id, ancestors) if record else []
+        runs = _runs(session, record, members) if record else {}
+        stored_findings = {
+            node: findings_for(session, node) for node in [repo_id, *sorted(ancestors)]
+        }
+        bom_graph = attach_audit(graph.copy(), session, repo_id)
+        snapshot = _snapshot(session, sorted(graph.nodes), record, runs)
+    # TODO(issue 12): read the stored verify result from the registry instead of running
+    # verify again, once `lineage verify` records it in full (confirmed parents included).
+    verifications = _verify(registry, repo_id, graph, ancestors)
+    return BriefInputs(
+        subject=repo_id,
+        model=model,
+        head=head,
+        graph=graph,
+        ancestors=ancestors,
+        record=record,
+        members=members,
+        runs=runs,
+        stored_findings=stored_findings,
+        verifications=verifications,
+        bom_graph=bom_graph,
+        snapshot=snapshot,
+    )
+
+
+def audit_suites(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The suites an audit ran, as its report lists them."""
+    return [s for s in (report.get("options") or {}).get("suites", []) if isinstance(s, Mapping)]
+
+
+# -- the audit ---------------------------------------------------------------------------------
+
+
+def _audit_record(session: Session, repo_id: str, sha: str | None) -> AuditRecord | None:
+    """The newest audit of the head revision: its own, else one that audited it as a
+    descendant subject (``lineage audit BASE --descendants`` records under BASE)."""
+    record = latest_audit(session, repo_id)
+    if record is not None or sha is None:
+        return record
+    return queries.audit_with_subject(session, repo_id, sha)
+
+
+def _members(record: AuditRecord, subject: str, ancestors: Mapping[str, int]) -> list[str]:
+    """The subject, the parents it was compared with, and its merge's base (if evaluated)."""
+    report = record.report
+    parents = [c["against"] for c in report.get("comparisons", []) if c.get("model") == subject]
+    models = report.get("models") or {}
+    bases = sorted(
+        repo for repo, entry in models.items() if entry.get("role") == "base" and repo in ancestors
+    )
+    return [m for m in dict.fromkeys([subject, *parents, *bases]) if m in models]
+
+
+def _runs(
+    session: Session, record: AuditRecord, members: Sequence[str]
+) -> dict[str, dict[str, RunInputs]]:
+    """repo -> suite -> the very run the audit compared (``AuditRecord.runs``)."""
+    runs: dict[str, dict[str, RunInputs]] = {}
+    for repo in members:
+        for suite, run_id in sorted((record.runs.get(repo) or {}).items()):
+            row = session.get(EvaluationRun, int(run_id))
+            if row is not None:
+                runs.setdefault(repo, {})[suite] = RunInputs(
+                    row, samples_of_run(session, int(run_id))
+                )
+    return runs
+
+
+# -- verification ------------------------------------------------------------------------------
+
+
+def _verify(
+    registry: Registry, subject: str, graph: nx.DiGraph, ancestors: Mapping[str, int]
+) -> dict[str, Verification]:
+    """``lineage verify`` of the subject and its crawled ancestors, recomputed read-only.
+
+    The registry records only what verify found wrong; a confirmed parent leaves no trace,
+    so the brief re-runs the check from the stored fingerprints (pure, deterministic).
+    """
+    candidates = [subject, *sorted(ancestors, key=lambda r: (ancestors[r], r))]
+    verified: dict[str, Verification] = {}
+    for repo in candidates[:MAX_VERIFIED_MODELS]:
+        node = graph.nodes.get(repo) or {}
+        if node.get("status") != "ok" or not any(
+            data.get("declared", True) for _, _, data in graph.in_edges(repo, data=True)
+        ):
+            continue
+        try:
+            report = verify(registry, repo, write=False)
+            verified[repo] = Verification(repo, report.to_dict(), list(report.findings))
+        except LineageError:
+            continue  # not readable: its stored findings (if any) are shown instead
+    return verified
+
+
+# -- snapshot ----------------------------------------------------------------------------------
+
+
+def _snapshot(
+    session: Session,
+    nodes: Sequence[str],
+    record: AuditRecord | None,
+    runs: Mapping[str, Mapping[str, RunInputs]],
+) -> Snapshot:
+    """A sha256 over canonical JSON of every registry row the brief rests on.
+
+    The lineage graph's models with their head revisions, edges, findings and fingerprints;
+    the fingerprints of every other model of the same architecture (verification searches
+    them for undeclared parents); the audit record with its runs and samples. Row ids are
+    left out: they depend on insertion order, not on content.
+    """
+    tables: dict[str, list[Any]] = {"models": [], "fingerprints": [], "findings": []}
+    signatures: set[tuple[str, str]] = set()
+    members = set(nodes)
+    for repo in nodes:
+        model = session.exec(select(Model).where(Model.repo_id == repo)).first()
+        if model is None:
+            continue
+        head = session.get(Revision, model.head_revision_id) if model.head_revision_id else None
+        tables["models"].append(
+            {
+                "model": _row(model, "id", "head_revision_id", "last_crawl_id"),
+                "head": _row(head, "id", "model_id", "crawl_id") if head else None,
+                "edges": queries.model_details(session, repo)["parents"],
+            }
+        )
+        if head is None:
+            continue
+        for fingerprint in session.exec(
+            select(Fingerprint)
+            .where(Fingerprint.revision_id == head.id)
+            .order_by(col(Fingerprint.method))
+        ):
+            tables["fingerprints"].append({"repo": repo, **_fingerprint_row(fingerprint)})
+            signatures.add((fingerprint.signature, fingerprint.method))
+        for finding in session.exec(
+            select(Finding).where(Finding.revision_id == head.id).order_by(col(Finding.id))
+        ):
+            tables["findings"].append({"repo": repo, **_row(finding, "id", "revision_id")})
+    tables["findings"].sort(key=lambda f: json.dumps(f, sort_keys=True, default=str))
+    for signature, method in sorted(signatures):
+        for other in fingerprinted_heads(session, signature, method):
+            if other.repo_id in members:
+                continue
+            fingerprint = session.exec(
+                select(Fingerprint).where(
+                    Fingerprint.revision_id == other.revision_id, Fingerprint.method == method
+                )
+            ).one()
+            tables["fingerprints"].append({"repo": other.repo_id, **_fingerprint_row(fingerprint)})
+    environments: list[str] = []
+    if record is not None:
+        tables["audit"] = [_row(record, "id", "revision_id")]
+        tables["runs"] = []
+        for repo in sorted(runs):
+            for suite in sorted(runs[repo]):
+                run = runs[repo][suite]
+                tables["runs"].append(
+                    {
+                        "repo": repo,
+                        "run": _row(run.row, "id", "revision_id"),
+                        "samples": [asdict(sample) for sample in run.samples],
+                    }
+                )
+                env = run.row.environment or {}
+                text = ", ".join(f"{k} {env[k]}" for k in sorted(env) if env[k] not in (None, ""))
+                if text and text not in environments:
+                    environments.append(text)
+    moments: list[datetime] = []
+    canonical = json.dumps(
+        tables,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        default=lambda value: _plain(value, moments),
+    )
+    return Snapshot(
+        digest=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        rows=sum(len(rows) for rows in tables.values())
+        + sum(len(r["samples"]) for r in tables.get("runs", [])),
+        newest=max(moments, default=None),
+        environments=sorted(environments),
+    )
+
+
+def _fingerprint_row(fingerprint: Fingerprint) -> dict[str, Any]:
+    data = _row(fingerprint, "id", "revision_id", "values")
+    data["values_sha256"] = hashlib.sha256(bytes(fingerprint.values)).hexdigest()
+    return data
+
+
+def _row(row: Any, *leave_out: str) -> dict[str, Any]:
+    return {key: value for key, value in row.model_dump().items() if key not in leave_out}
+
+
+def _plain(value: Any, moments: list[datetime]) -> Any:
+    if isinstance(value, datetime):
+        moment = as_moment(value)
+        assert moment is not None
+        moments.append(moment)
+        return moment.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "sha256:" + hashlib.sha256(bytes(value)).hexdigest()
+    return str(value)
