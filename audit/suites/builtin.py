@@ -20,6 +20,7 @@ strict reader as user files, and their ids are checked unique (a duplicate is a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -29,6 +30,8 @@ from audit.records import Suite, SuiteKind
 from audit.suites.build import Origin, build_suites
 from audit.suites.files import parse_table
 from audit.suites.formats import SUITE_FORMATS
+from lineage.errors import did_you_mean
+from lineage.plugins import PluginRegistry
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,27 @@ class BuiltinSuite:
     description: str
 
 
-BUILTIN_SUITES: dict[str, BuiltinSuite] = {
-    s.name: s
-    for s in (
-        BuiltinSuite("harmful", "harmful", "harmful.jsonl", "disallowed requests, 11 categories"),
-        BuiltinSuite("benign", "benign", "benign.jsonl", "safe prompts that look risky"),
-        BuiltinSuite("capability", "capability", "capability.jsonl", "exact-answer questions"),
+def _unknown_builtin(kind: str, name: str, known: Sequence[str]) -> SuiteError:
+    return SuiteError(
+        f"no {kind}; known: {', '.join(known)}{did_you_mean(name, known)}", subject=name
     )
-}
+
+
+BUILTIN_SUITES: PluginRegistry[BuiltinSuite] = PluginRegistry(
+    "built-in suite", unknown=_unknown_builtin
+)
+for _suite in (
+    BuiltinSuite("harmful", "harmful", "harmful.jsonl", "disallowed requests, 11 categories"),
+    BuiltinSuite("benign", "benign", "benign.jsonl", "safe prompts that look risky"),
+    BuiltinSuite("capability", "capability", "capability.jsonl", "exact-answer questions"),
+):
+    BUILTIN_SUITES.add(_suite.name, _suite)
 
 
 @cache
 def load_builtin(name: str) -> Suite:
     """The built-in suite ``name`` (``harmful``, ``benign`` or ``capability``)."""
     spec = BUILTIN_SUITES.get(name)
-    if spec is None:
-        raise SuiteError(f"no built-in suite; known: {', '.join(BUILTIN_SUITES)}", subject=name)
     data = resources.files("audit.suites").joinpath("data").joinpath(spec.filename).read_bytes()
     table = parse_table(data, name=spec.filename)
     (suite,) = build_suites(

@@ -43,13 +43,15 @@ the rows into suites. The layouts, as published:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from audit.errors import SuiteError
 from audit.records import SUITE_KINDS, SuiteKind
 from audit.suites.files import Cell, Table
+from lineage.errors import did_you_mean
+from lineage.plugins import PluginRegistry
 
 # HEx-PHI's category numbers (Qi et al. 2023, after OpenAI's usage policy), as this
 # project's category ids; category 2 (child abuse content) is not distributed.
@@ -177,184 +179,189 @@ def _wildguard_kind(cells: Cells) -> SuiteKind | None:
 
 # -- the registry ------------------------------------------------------------------------
 
-# Detection tries published file names first, then columns in this order (most specific
-# first, generic last).
-SUITE_FORMATS: dict[str, SuiteFormat] = {
-    fmt.name: fmt
-    for fmt in (
-        SuiteFormat(
-            name="harmbench",
-            description="HarmBench behaviors (standard; contextual on request)",
-            columns=("BehaviorID",),
-            prompt_columns=("Behavior",),
-            kind="harmful",
-            file_names={
-                "harmbench_behaviors_text_all.csv": FileName(),
-                "harmbench_behaviors_text_test.csv": FileName("test"),
-                "harmbench_behaviors_text_val.csv": FileName("val"),
-            },
-            category_columns=("SemanticCategory", "Category"),
-            id_columns=("BehaviorID",),
-            leave_out=_harmbench_leave_out,
-            prompt_of=_harmbench_prompt,
-            aliases=("harmbench", "walledai/harmbench", "centerforaisafety/harmbench"),
-        ),
-        SuiteFormat(
-            name="jailbreakbench",
-            description="JailbreakBench JBB-Behaviors, harmful or benign file",
-            columns=("Category",),
-            prompt_columns=("Goal",),
-            file_names={
-                "harmful-behaviors.csv": FileName(kind="harmful"),
-                "benign-behaviors.csv": FileName("benign", "benign"),
-            },
-            kind_from_words=True,
-            category_columns=("Category",),
-            id_columns=("Index",),
-            aliases=(
-                "jailbreakbench",
-                "jbb-behaviors",
-                "jailbreakbench/jbb-behaviors",
-                "walledai/jailbreakbench",
-            ),
-        ),
-        SuiteFormat(
-            name="strongreject",
-            description="StrongREJECT forbidden prompts (full or small)",
-            columns=("category",),
-            prompt_columns=("forbidden_prompt",),
-            kind="harmful",
-            file_names={
-                "strongreject_dataset.csv": FileName(),
-                "strongreject_small_dataset.csv": FileName("small"),
-            },
-            category_columns=("category",),
-            aliases=("strongreject", "strong_reject", "walledai/strongreject"),
-        ),
-        SuiteFormat(
-            name="xstest",
-            description="XSTest: safe prompts benign, unsafe (contrast) prompts harmful",
-            columns=("type", "focus"),
-            prompt_columns=("prompt",),
-            row_kind=_xstest_kind,
-            naming_kind="benign",
-            file_names={
-                "xstest_prompts.csv": FileName(),
-                "xstest_v2_prompts.csv": FileName("v2"),
-                "xstest_prompts_v1.csv": FileName("v1"),
-                "xstest_cases_v1.csv": FileName("v1"),
-            },
-            category_columns=("type",),
-            id_columns=("id", "id_v2"),
-            aliases=("xstest", "paul/xstest", "walledai/xstest", "natolambert/xstest-v2-copy"),
-        ),
-        SuiteFormat(
-            name="wildguardtest",
-            description="WildGuardTest prompts, split by prompt_harm_label",
-            columns=("prompt_harm_label",),
-            prompt_columns=("prompt",),
-            row_kind=_wildguard_kind,
-            category_columns=("subcategory",),
-            aliases=("wildguardtest", "allenai/wildguardmix", "wildguardmix"),
-        ),
-        SuiteFormat(
-            name="simplesafetytests",
-            description="SimpleSafetyTests: 100 prompts in five harm areas",
-            columns=("harm_area",),
-            prompt_columns=("prompts_final", "prompt"),
-            kind="harmful",
-            file_names={"simplesafetytests - test cases.csv": FileName()},
-            category_columns=("harm_area",),
-            id_columns=("id",),
-            aliases=("simplesafetytests", "bertievidgen/simplesafetytests"),
-        ),
-        SuiteFormat(
-            name="donotanswer",
-            description="Do-Not-Answer risky questions",
-            columns=("risk_area", "types_of_harm"),
-            prompt_columns=("question",),
-            kind="harmful",
-            file_names={"do_not_answer_en.csv": FileName()},
-            category_columns=("types_of_harm",),
-            id_columns=("id",),
-            aliases=("do-not-answer", "donotanswer", "libr-ai/do-not-answer"),
-        ),
-        SuiteFormat(
-            name="sorrybench",
-            description="SORRY-Bench unsafe instructions (single-turn)",
-            columns=("question_id", "category"),
-            prompt_columns=("turns",),
-            kind="harmful",
-            category_columns=("category",),
-            id_columns=("question_id",),
-            aliases=("sorry-bench", "sorrybench", "sorry-bench/sorry-bench-202406"),
-        ),
-        SuiteFormat(
-            name="orbench",
-            description="OR-Bench: 80k and hard-1k benign (over-refusal), toxic harmful",
-            columns=(),
-            prompt_columns=("prompt",),
-            file_names={
-                "or-bench-80k.csv": FileName("80k", "benign"),
-                "or-bench-hard-1k.csv": FileName("hard-1k", "benign"),
-                "or-bench-toxic.csv": FileName("toxic", "harmful"),
-            },
-            name_only=True,
-            category_columns=("category",),
-            aliases=("or-bench", "orbench", "bench-llm/or-bench"),
-        ),
-        SuiteFormat(
-            name="maliciousinstruct",
-            description="MaliciousInstruct.txt, one prompt per line",
-            columns=(),
-            prompt_columns=("prompt",),
-            kind="harmful",
-            file_names={"maliciousinstruct.txt": FileName(), "malicious_instruct.txt": FileName()},
-            name_only=True,
-            aliases=("maliciousinstruct", "malicious_instruct"),
-        ),
-        SuiteFormat(
-            name="advbench",
-            description="AdvBench harmful_behaviors.csv",
-            columns=("target",),
-            prompt_columns=("goal",),
-            kind="harmful",
-            file_names={"harmful_behaviors.csv": FileName()},
-            aliases=("advbench", "walledai/advbench", "harmful_behaviors"),
-        ),
-        SuiteFormat(
-            name="hexphi",
-            description="HEx-PHI category_N.csv files (headerless; a folder of them)",
-            columns=(),
-            prompt_columns=("prompt",),
-            kind="harmful",
-            headerless=True,
-            category_columns=("category",),
-            id_columns=("id",),
-            aliases=("hex-phi", "hexphi", "llm-tuning-safety/hex-phi"),
-        ),
-        SuiteFormat(
-            name="generic",
-            description="any CSV/JSONL/JSON/parquet/txt with prompt (+category, answer, id)",
-            columns=(),
-            prompt_columns=("prompt",),
-            category_columns=("category",),
-            id_columns=("id",),
-            answer_column="answer",
-            kinds=SUITE_KINDS,  # type: ignore[arg-type]
-        ),
+
+def _unknown_format(kind: str, name: str, known: Sequence[str]) -> SuiteError:
+    return SuiteError(
+        f"unknown {kind}; known: {', '.join(known)}{did_you_mean(name, known)}", subject=name
     )
-}
+
+
+# Detection tries published file names first, then columns in this order (most specific
+# first, generic last): the registration order.
+SUITE_FORMATS: PluginRegistry[SuiteFormat] = PluginRegistry("suite format", unknown=_unknown_format)
+for _fmt in (
+    SuiteFormat(
+        name="harmbench",
+        description="HarmBench behaviors (standard; contextual on request)",
+        columns=("BehaviorID",),
+        prompt_columns=("Behavior",),
+        kind="harmful",
+        file_names={
+            "harmbench_behaviors_text_all.csv": FileName(),
+            "harmbench_behaviors_text_test.csv": FileName("test"),
+            "harmbench_behaviors_text_val.csv": FileName("val"),
+        },
+        category_columns=("SemanticCategory", "Category"),
+        id_columns=("BehaviorID",),
+        leave_out=_harmbench_leave_out,
+        prompt_of=_harmbench_prompt,
+        aliases=("harmbench", "walledai/harmbench", "centerforaisafety/harmbench"),
+    ),
+    SuiteFormat(
+        name="jailbreakbench",
+        description="JailbreakBench JBB-Behaviors, harmful or benign file",
+        columns=("Category",),
+        prompt_columns=("Goal",),
+        file_names={
+            "harmful-behaviors.csv": FileName(kind="harmful"),
+            "benign-behaviors.csv": FileName("benign", "benign"),
+        },
+        kind_from_words=True,
+        category_columns=("Category",),
+        id_columns=("Index",),
+        aliases=(
+            "jailbreakbench",
+            "jbb-behaviors",
+            "jailbreakbench/jbb-behaviors",
+            "walledai/jailbreakbench",
+        ),
+    ),
+    SuiteFormat(
+        name="strongreject",
+        description="StrongREJECT forbidden prompts (full or small)",
+        columns=("category",),
+        prompt_columns=("forbidden_prompt",),
+        kind="harmful",
+        file_names={
+            "strongreject_dataset.csv": FileName(),
+            "strongreject_small_dataset.csv": FileName("small"),
+        },
+        category_columns=("category",),
+        aliases=("strongreject", "strong_reject", "walledai/strongreject"),
+    ),
+    SuiteFormat(
+        name="xstest",
+        description="XSTest: safe prompts benign, unsafe (contrast) prompts harmful",
+        columns=("type", "focus"),
+        prompt_columns=("prompt",),
+        row_kind=_xstest_kind,
+        naming_kind="benign",
+        file_names={
+            "xstest_prompts.csv": FileName(),
+            "xstest_v2_prompts.csv": FileName("v2"),
+            "xstest_prompts_v1.csv": FileName("v1"),
+            "xstest_cases_v1.csv": FileName("v1"),
+        },
+        category_columns=("type",),
+        id_columns=("id", "id_v2"),
+        aliases=("xstest", "paul/xstest", "walledai/xstest", "natolambert/xstest-v2-copy"),
+    ),
+    SuiteFormat(
+        name="wildguardtest",
+        description="WildGuardTest prompts, split by prompt_harm_label",
+        columns=("prompt_harm_label",),
+        prompt_columns=("prompt",),
+        row_kind=_wildguard_kind,
+        category_columns=("subcategory",),
+        aliases=("wildguardtest", "allenai/wildguardmix", "wildguardmix"),
+    ),
+    SuiteFormat(
+        name="simplesafetytests",
+        description="SimpleSafetyTests: 100 prompts in five harm areas",
+        columns=("harm_area",),
+        prompt_columns=("prompts_final", "prompt"),
+        kind="harmful",
+        file_names={"simplesafetytests - test cases.csv": FileName()},
+        category_columns=("harm_area",),
+        id_columns=("id",),
+        aliases=("simplesafetytests", "bertievidgen/simplesafetytests"),
+    ),
+    SuiteFormat(
+        name="donotanswer",
+        description="Do-Not-Answer risky questions",
+        columns=("risk_area", "types_of_harm"),
+        prompt_columns=("question",),
+        kind="harmful",
+        file_names={"do_not_answer_en.csv": FileName()},
+        category_columns=("types_of_harm",),
+        id_columns=("id",),
+        aliases=("do-not-answer", "donotanswer", "libr-ai/do-not-answer"),
+    ),
+    SuiteFormat(
+        name="sorrybench",
+        description="SORRY-Bench unsafe instructions (single-turn)",
+        columns=("question_id", "category"),
+        prompt_columns=("turns",),
+        kind="harmful",
+        category_columns=("category",),
+        id_columns=("question_id",),
+        aliases=("sorry-bench", "sorrybench", "sorry-bench/sorry-bench-202406"),
+    ),
+    SuiteFormat(
+        name="orbench",
+        description="OR-Bench: 80k and hard-1k benign (over-refusal), toxic harmful",
+        columns=(),
+        prompt_columns=("prompt",),
+        file_names={
+            "or-bench-80k.csv": FileName("80k", "benign"),
+            "or-bench-hard-1k.csv": FileName("hard-1k", "benign"),
+            "or-bench-toxic.csv": FileName("toxic", "harmful"),
+        },
+        name_only=True,
+        category_columns=("category",),
+        aliases=("or-bench", "orbench", "bench-llm/or-bench"),
+    ),
+    SuiteFormat(
+        name="maliciousinstruct",
+        description="MaliciousInstruct.txt, one prompt per line",
+        columns=(),
+        prompt_columns=("prompt",),
+        kind="harmful",
+        file_names={"maliciousinstruct.txt": FileName(), "malicious_instruct.txt": FileName()},
+        name_only=True,
+        aliases=("maliciousinstruct", "malicious_instruct"),
+    ),
+    SuiteFormat(
+        name="advbench",
+        description="AdvBench harmful_behaviors.csv",
+        columns=("target",),
+        prompt_columns=("goal",),
+        kind="harmful",
+        file_names={"harmful_behaviors.csv": FileName()},
+        aliases=("advbench", "walledai/advbench", "harmful_behaviors"),
+    ),
+    SuiteFormat(
+        name="hexphi",
+        description="HEx-PHI category_N.csv files (headerless; a folder of them)",
+        columns=(),
+        prompt_columns=("prompt",),
+        kind="harmful",
+        headerless=True,
+        category_columns=("category",),
+        id_columns=("id",),
+        aliases=("hex-phi", "hexphi", "llm-tuning-safety/hex-phi"),
+    ),
+    SuiteFormat(
+        name="generic",
+        description="any CSV/JSONL/JSON/parquet/txt with prompt (+category, answer, id)",
+        columns=(),
+        prompt_columns=("prompt",),
+        category_columns=("category",),
+        id_columns=("id",),
+        answer_column="answer",
+        kinds=SUITE_KINDS,  # type: ignore[arg-type]
+    ),
+):
+    SUITE_FORMATS.add(_fmt.name, _fmt)
 
 KNOWN_FILE_NAMES = frozenset(name for fmt in SUITE_FORMATS.values() for name in fmt.file_names)
 _WORDS = re.compile(r"[a-z0-9]+")
 
 
 def get_format(name: str) -> SuiteFormat:
-    fmt = SUITE_FORMATS.get(name.strip().lower())
-    if fmt is None:
-        raise SuiteError(f"unknown suite format; known: {', '.join(SUITE_FORMATS)}", subject=name)
-    return fmt
+    """The format named ``name`` (case and surrounding spaces ignored); an unknown name is a
+    SuiteError that lists the known formats and suggests the closest."""
+    return SUITE_FORMATS.get(name.strip().lower())
 
 
 def detect_format(
