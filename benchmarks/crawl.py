@@ -25,8 +25,8 @@ from lineage.crawler import CrawlOptions, crawl
 from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
 from registry.database import Registry
-from tests.support.hub_server import FakeHub
-from tests.support.synthetic_hub import ROOT, build_synthetic_hub
+from testkit.hub_server import FakeHub
+from testkit.synthetic_hub import ROOT, build_synthetic_hub
 
 
 def serve_synthetic_hub(latency_s: float, conn) -> None:

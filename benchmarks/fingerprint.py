@@ -18,7 +18,7 @@ throughput (the output says so).
 Targets: at most 0.05 % of the weight bytes for the 7B layout, at most 5 % for the 20 MB model.
 
 With ``--hub`` (default) both fingerprints are repeated through the loopback Hub
-(``tests.support.hub_server.FakeHub``, in a process of its own, ``--latency-ms`` per request):
+(``testkit.hub_server.FakeHub``, in a process of its own, ``--latency-ms`` per request):
 bytes and requests are counted by the server, and the time with the default concurrent
 readers is set against one reader and against no range coalescing. The 7B shards are served
 from private anonymous memory maps (the header written over untouched zero pages), so the
@@ -57,7 +57,7 @@ from lineage.safetensors_header import (
 )
 from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
-from tests.support.hub_server import FakeHub
+from testkit.hub_server import FakeHub
 
 BYTES_PER_VALUE = {"F32": 4, "F16": 2, "BF16": 2}
 MAX_SHARD_BYTES = 10 * 10**9  # save_pretrained(max_shard_size="10GB"), as Llama-2-7b-hf has it

@@ -32,7 +32,7 @@ from audit.generation import (
     resolve_chat_format,
 )
 from audit.suites import load_suite
-from tests.support.chat_models import save_chat_model
+from testkit.chat_models import save_chat_model
 
 
 def per_prompt_loop(

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.real_corpus import TARGETS, evaluate
+from testkit.real_corpus import TARGETS, evaluate
 
 
 def main() -> None:

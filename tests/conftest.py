@@ -1,6 +1,6 @@
 """Shared fixtures: the model zoo on disk, a loopback Hub serving it, a fresh registry.
 
-No test reaches the internet: the Hub is ``tests.support.hub_server.FakeHub`` on 127.0.0.1,
+No test reaches the internet: the Hub is ``testkit.hub_server.FakeHub`` on 127.0.0.1,
 driven through the real huggingface_hub client.
 """
 
@@ -14,8 +14,8 @@ import pytest
 from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
 from registry.database import Registry
+from testkit.hub_server import FakeHub
 from tests.support.credentials import GOOD_TOKEN
-from tests.support.hub_server import FakeHub
 from tests.support.zoo import Zoo, cached_zoo
 
 

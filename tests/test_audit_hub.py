@@ -18,8 +18,8 @@ from lineage.crawler import CrawlOptions, crawl
 from lineage.example import write_card
 from lineage.sources.hub import HubSource
 from registry.database import Registry
+from testkit.hub_server import FakeHub
 from tests.support.audit_family import HARMFUL, ORG, SETTINGS, SUITES, build_family
-from tests.support.hub_server import FakeHub
 
 
 def add_lora(root: Path) -> str:

@@ -12,8 +12,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from testkit.hub_server import FakeHub
 from tests.support.cli import assert_one_line_error, run_lineage
-from tests.support.hub_server import FakeHub
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
 from registry import queries
 from registry.database import Registry
+from testkit.hub_repos import model_card, safetensors_file
 from tests.support.credentials import GOOD_TOKEN
-from tests.support.hub_server import model_card, safetensors_file
 from tests.support.zoo import DELETED_PARENT, LOCAL_PARENT_PATH, PINNED_REVISION, Zoo
 
 

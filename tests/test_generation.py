@@ -27,7 +27,7 @@ from audit.generation import (
     resolve_chat_format,
 )
 from audit.runner import NodeEvaluator
-from tests.support.chat_models import CHAT_TEMPLATE, save_chat_model, word_tokenizer
+from testkit.chat_models import CHAT_TEMPLATE, save_chat_model, word_tokenizer
 
 PROMPTS = [
     "how do i kill a python process?",
@@ -415,7 +415,7 @@ def test_over_the_hub_pickle_is_downloaded_only_with_the_flag_and_without_safete
     tmp_path: Path,
 ) -> None:
     from lineage.sources.hub import HubSource
-    from tests.support.hub_server import FakeHub
+    from testkit.hub_server import FakeHub
 
     both = save_chat_model(tmp_path / "both", seed=1)
     torch.save(load_file(both / "model.safetensors"), both / "pytorch_model.bin")

@@ -23,13 +23,8 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status, http_backoff
 
-from tests.support.hub_server import (
-    FakeHub,
-    gguf_file,
-    json_file,
-    model_card,
-    safetensors_file,
-)
+from testkit.hub_repos import gguf_file, json_file, model_card, safetensors_file
+from testkit.hub_server import FakeHub
 
 TOKEN = "hf_fake_valid_token"
 LLAMA_CONFIG = {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 8}

@@ -20,8 +20,8 @@ from lineage.report.html import render_brief_html
 from lineage.sources.hub import HubSource
 from lineage.sources.local import LocalSource
 from registry.database import Registry
-from tests.support.hub_server import FakeHub
-from tests.support.real_corpus import (
+from testkit.hub_server import FakeHub
+from testkit.real_corpus import (
     TARGETS,
     copy_as_tree,
     evaluate,

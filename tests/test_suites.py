@@ -33,7 +33,8 @@ from audit.suites.files import Table
 from audit.suites.formats import detect_format
 from audit.suites.spec import SuiteSpec, parse_spec
 from lineage.sources.retry import RetryPolicy
-from tests.support.hub_server import FakeHub, json_file
+from testkit.hub_repos import json_file
+from testkit.hub_server import FakeHub
 
 HARMFUL_CATEGORIES = {
     "illegal_activity",

@@ -27,7 +27,7 @@ from registry import queries
 from registry.database import Registry
 from registry.tables import Edge, Fingerprint
 from registry.weights import findings_for
-from tests.support.hub_server import FakeHub
+from testkit.hub_server import FakeHub
 from tests.support.weight_zoo import WeightZoo
 
 

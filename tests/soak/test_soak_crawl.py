@@ -24,8 +24,8 @@ from lineage.graph import lineage_graph
 from lineage.sources.hub import HubSource
 from lineage.sources.retry import RetryPolicy
 from registry.database import Registry
-from tests.support.hub_server import FakeHub
-from tests.support.synthetic_hub import ROOT, build_synthetic_hub
+from testkit.hub_server import FakeHub
+from testkit.synthetic_hub import ROOT, build_synthetic_hub
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get("LINEAGE_SOAK") != "1", reason="set LINEAGE_SOAK=1"),

@@ -15,7 +15,7 @@ from lineage.crawler import CrawlOptions, crawl
 from lineage.example import write_card
 from lineage.sources.local import LocalSource
 from registry.database import Registry
-from tests.support.chat_models import save_chat_model
+from testkit.chat_models import save_chat_model
 
 ORG = "fam"
 SETTINGS = GenerationSettings(max_new_tokens=6, batch_size=8)

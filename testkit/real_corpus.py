@@ -24,7 +24,7 @@ from lineage.local_refs import normalise_local_path
 from lineage.records import ModelSnapshot, ParentLink
 from lineage.sources.assemble import read_snapshot
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "real" / "models"
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "real" / "models"
 LISTING = "_files.txt"
 # Listed files the tests may stand in for with an empty file: their names are the evidence.
 PLACEHOLDER_SUFFIXES = (".gguf", ".bin", ".pt", ".pth", ".ckpt")

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.support.hub_server import FakeHub, json_file, model_card, safetensors_file
+from testkit.hub_repos import json_file, model_card, safetensors_file
+from testkit.hub_server import FakeHub
 
 ROOT = "bench-org/root"
 FANOUT = (12, 12, 14)  # children per node at depths 1, 2, 3: 12 + 144 + 2016 = 2172 below root
