@@ -23,15 +23,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from huggingface_hub import HfApi, constants, hf_hub_download
-from huggingface_hub import errors as hf_errors
 from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, repo_folder_name
 from huggingface_hub.utils import build_hf_headers
 
 from audit.errors import SuiteError
 from audit.suites.files import HEXPHI_FILE, MAX_FILE_BYTES
 from audit.suites.formats import KNOWN_FILE_NAMES
-from lineage.errors import LineageError
-from lineage.sources.retry import RetryPolicy, call_with_retry, describe_transport_error
+from lineage.sources.hub_errors import map_hub_error
+from lineage.sources.retry import RetryPolicy, call_with_retry
 
 T = TypeVar("T")
 
@@ -153,30 +152,13 @@ class HubDatasetFetcher:
             raise self._suite_error(error, repo_id, what) from error
 
     def _suite_error(self, error: Exception, repo_id: str, what: str) -> SuiteError:
-        subject = f"hf:{repo_id}"
+        """The one Hub-error mapping (``lineage.sources.hub_errors``), worded for a dataset."""
         if isinstance(error, SuiteError):
             return error
-        if isinstance(error, LineageError):  # retries exhausted
-            return SuiteError(getattr(error, "reason", str(error)), subject=subject)
-        if isinstance(error, hf_errors.GatedRepoError):
-            return SuiteError(
-                f"gated dataset: accept its terms on the Hub and set HF_TOKEN ({what}), or "
-                "give a local copy",
-                subject=subject,
-            )
-        if isinstance(error, hf_errors.RevisionNotFoundError):
-            return SuiteError(f"revision not found ({what})", subject=subject)
-        if isinstance(error, hf_errors.RepositoryNotFoundError):
-            hint = "" if self.has_token else " (or private: set HF_TOKEN)"
-            return SuiteError(f"dataset not found on the Hub{hint}", subject=subject)
-        if isinstance(error, hf_errors.EntryNotFoundError):
-            return SuiteError(f"no file {what} in the dataset", subject=subject)
-        if isinstance(error, (hf_errors.OfflineModeIsEnabled, hf_errors.LocalEntryNotFoundError)):
-            return SuiteError(
-                f"{what}: not in the Hub cache and the Hub cannot be reached (HF_HUB_OFFLINE?)",
-                subject=subject,
-            )
-        return SuiteError(f"{what}: {describe_transport_error(error)}", subject=subject)
+        mapped = map_hub_error(
+            error, repo_id, has_token=self.has_token, what=what, repo_type="dataset"
+        )
+        return SuiteError(mapped.reason, subject=f"hf:{repo_id}")
 
 
 def pick_data_files(names: list[str], *, repo_id: str) -> list[str]:

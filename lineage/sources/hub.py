@@ -43,7 +43,6 @@ from huggingface_hub import (
     hf_hub_url,
     snapshot_download,
 )
-from huggingface_hub import errors as hf_errors
 from huggingface_hub.file_download import _cache_commit_hash_for_specific_revision, repo_folder_name
 from huggingface_hub.hf_api import ModelInfo
 from huggingface_hub.utils import build_hf_headers, hf_raise_for_status
@@ -52,14 +51,10 @@ from huggingface_hub.utils import logging as hf_logging
 from lineage.cards import card_metadata_from_dict
 from lineage.errors import (
     FileTooLargeError,
-    GatedRepoError,
     HubUnavailableError,
     LineageError,
     MalformedFileError,
     OfflineError,
-    PrivateRepoError,
-    RepoNotFoundError,
-    RevisionNotFoundError,
 )
 from lineage.model_config import model_config_from_dict
 from lineage.records import ModelSnapshot
@@ -68,12 +63,12 @@ from lineage.sources import deadline
 from lineage.sources.assemble import HubHints, read_snapshot
 from lineage.sources.base import KnownRevisions
 from lineage.sources.deadline import request_deadline
+from lineage.sources.hub_errors import map_hub_error
 from lineage.sources.local import LocalRepoFiles
 from lineage.sources.retry import (
     RateLimiter,
     RetryPolicy,
     call_with_retry,
-    describe_transport_error,
 )
 
 T = TypeVar("T")
@@ -177,30 +172,8 @@ def _bounded_read(path: Path, *, repo_id: str, filename: str) -> bytes:
     return data
 
 
-def _map_hub_error(error: Exception, repo_id: str, *, has_token: bool, what: str) -> LineageError:
-    """Turn a huggingface_hub error into this project's one-line error."""
-    if isinstance(error, LineageError):
-        return error
-    if isinstance(error, hf_errors.GatedRepoError):
-        return GatedRepoError(
-            f"gated repo: accept its terms on the Hub and set HF_TOKEN ({what})", repo_id=repo_id
-        )
-    if isinstance(error, hf_errors.RevisionNotFoundError):
-        return RevisionNotFoundError(f"revision not found ({what})", repo_id=repo_id)
-    if isinstance(error, hf_errors.RepositoryNotFoundError):
-        status = getattr(getattr(error, "response", None), "status_code", None)
-        if has_token and status in (401, 403):
-            return PrivateRepoError("private repo: the token given has no access", repo_id=repo_id)
-        hint = "" if has_token else " (or private: set HF_TOKEN)"
-        return RepoNotFoundError(f"repository not found{hint}", repo_id=repo_id)
-    if isinstance(error, hf_errors.LocalEntryNotFoundError) and error.__cause__ is not None:
-        # snapshot_download wraps a download that failed (a timeout, a reset) in this.
-        return _map_hub_error(error.__cause__, repo_id, has_token=has_token, what=what)
-    if isinstance(error, hf_errors.EntryNotFoundError):
-        return MalformedFileError(f"{what}: listed but not downloadable", repo_id=repo_id)
-    if isinstance(error, hf_errors.OfflineModeIsEnabled):
-        return OfflineError(f"{what}: HF_HUB_OFFLINE is set and it is not cached", repo_id=repo_id)
-    return HubUnavailableError(f"{what}: {describe_transport_error(error)}", repo_id=repo_id)
+# The one Hub-error mapping, shared with the audit's dataset fetcher (audit.suites.hub).
+_map_hub_error = map_hub_error
 
 
 def _quiet_hub_log(function: Callable[..., T]) -> Callable[..., T]:
@@ -347,6 +320,12 @@ class HubSource:
     """Reads repos from the Hub (or a Hub-compatible endpoint)."""
 
     name = "hub"
+
+    @classmethod
+    def claims(cls, spec: str) -> bool:
+        """Whether ``spec`` is for the Hub: anything but an explicit local path (``./``, ``/``,
+        ``~``, a backslash). A malformed repo id is claimed, and refused with its reason."""
+        return not spec.startswith((".", "/", "~")) and "\\" not in spec
 
     def __init__(
         self,
