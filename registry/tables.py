@@ -406,6 +406,26 @@ class AuditRecord(SQLModel, table=True):
     created_at: datetime = _when(nullable=False, default_factory=utc_now)
 
 
+class Verification(SQLModel, table=True):
+    """The whole report of the latest ``lineage verify`` of one revision, as its JSON contract.
+
+    Findings keep only what verify found wrong; this keeps everything it concluded (confirmed
+    parents, the recovered recipe), so a reader never verifies again. ``report`` is
+    ``VerifyReport.to_dict()`` of ``format_version``; ``method`` the fingerprint method the
+    verdicts rest on. A re-run on the same revision replaces it.
+    """
+
+    __tablename__ = "verification"
+    __table_args__ = (sa.UniqueConstraint("revision_id", name="uq_verification_revision"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    revision_id: int = Field(foreign_key="revision.id", index=True, ondelete="CASCADE")
+    format_version: int = 1
+    method: str | None = _text()
+    report: dict[str, Any] = _json(nullable=False, default_factory=empty_dict)
+    created_at: datetime = _when(nullable=False, default_factory=utc_now)
+
+
 # Every table the registry creates and upgrades, in dependency order. A table added by a
 # later stage is appended here (and, if it changes existing tables, gets a migration).
 TABLES: tuple[type[SQLModel], ...] = (
@@ -421,4 +441,5 @@ TABLES: tuple[type[SQLModel], ...] = (
     EvaluationRun,
     EvaluationSample,
     AuditRecord,
+    Verification,
 )
