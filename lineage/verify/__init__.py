@@ -1,11 +1,33 @@
 """Verify declared lineage against weight fingerprints; find hidden parents and recipes.
 
->>> report = verify(registry, "org/merged-model")
+>>> report = verify(registry, "org/merged-model")  # also stored whole in the registry
 >>> report.to_dict()["declared"][0]["status"]
 'confirmed'
+>>> with registry.session(write=False) as session:
+...     latest_verification(session, "org/merged-model").to_dict() == report.to_dict()
 """
 
-from lineage.verify.report import DeclaredVerdict, InferredParent, VerifyReport
-from lineage.verify.verifier import NotVerifiableError, verify
+from lineage.verify.errors import NotVerifiableError
+from lineage.verify.report import (
+    FORMAT_VERSION,
+    DeclaredVerdict,
+    InferredParent,
+    MergeEstimate,
+    VerifyReport,
+)
+from lineage.verify.stored import latest_verification, save_verification
+from lineage.verify.thresholds import EXACT_RESIDUAL
+from lineage.verify.verifier import verify
 
-__all__ = ["DeclaredVerdict", "InferredParent", "NotVerifiableError", "VerifyReport", "verify"]
+__all__ = [
+    "EXACT_RESIDUAL",
+    "FORMAT_VERSION",
+    "DeclaredVerdict",
+    "InferredParent",
+    "MergeEstimate",
+    "NotVerifiableError",
+    "VerifyReport",
+    "latest_verification",
+    "save_verification",
+    "verify",
+]

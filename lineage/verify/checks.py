@@ -15,11 +15,7 @@ from lineage.verify.aligned import align, matrices
 from lineage.verify.family import Family, Node
 from lineage.verify.relatedness import relatedness
 from lineage.verify.report import DeclaredVerdict
-
-Z_RELATED = 8.0
-# Relative distance below which two checkpoints hold the same weights: float16 / bfloat16
-# rounding moves a weight by at most 2⁻⁸ of itself (0.4 %).
-SAME_WEIGHTS = 0.01
+from lineage.verify.thresholds import SAME_WEIGHTS, Z_RELATED
 
 
 def relative_distance(child: Node, parent: Node) -> float | None:
@@ -53,12 +49,13 @@ def check_weights(family: Family, child: Node, parent: Node, link: ParentLink) -
     distance = relative_distance(child, parent)
     if distance is not None and distance < SAME_WEIGHTS:
         return DeclaredVerdict(
-            name,
-            "confirmed",
-            1.0,
-            f"same weights up to rounding (relative difference {distance:.2g}): a cast or copy",
-            link.relation,
-            {"distance": distance, "same_weights": True},
+            parent=name,
+            status="confirmed",
+            score=1.0,
+            reason=f"same weights up to rounding (relative difference {distance:.2g}):"
+            " a cast or copy",
+            relation=link.relation,
+            details={"distance": distance, "same_weights": True},
         )
 
     reference = family.nearest_fingerprinted_ancestor(
@@ -82,22 +79,22 @@ def check_weights(family: Family, child: Node, parent: Node, link: ParentLink) -
     details = {"z": round(result.z, 1), "reference": reference, "distance": distance}
     if result.z >= Z_RELATED and result.score > 0:
         return DeclaredVerdict(
-            name,
-            "confirmed",
-            result.score,
-            f"weights descend from it: score {result.score:.3f} on {against}, "
+            parent=name,
+            status="confirmed",
+            score=result.score,
+            reason=f"weights descend from it: score {result.score:.3f} on {against}, "
             f"z={result.z:.0f} (an unrelated model scores z≈0)",
-            link.relation,
-            details,
+            relation=link.relation,
+            details=details,
         )
     return DeclaredVerdict(
-        name,
-        "contradicted",
-        result.score,
-        f"weights do not descend from it: score {result.score:.3f} on {against}, "
+        parent=name,
+        status="contradicted",
+        score=result.score,
+        reason=f"weights do not descend from it: score {result.score:.3f} on {against}, "
         f"z={result.z:.1f}, within what an unrelated model reaches (parents: z ≥ {Z_RELATED:.0f})",
-        link.relation,
-        details,
+        relation=link.relation,
+        details=details,
     )
 
 
@@ -135,21 +132,22 @@ def check_adapter(child: Node, parent: Node, link: ParentLink) -> DeclaredVerdic
     rank = adapter.r if adapter and adapter.r else None
     if problems:
         return DeclaredVerdict(
-            name,
-            "contradicted",
-            0.0,
-            f"adapter does not fit the parent: {'; '.join(problems[:3])}",
-            link.relation,
-            {"problems": len(problems)},
+            parent=name,
+            status="contradicted",
+            score=0.0,
+            reason=f"adapter does not fit the parent: {'; '.join(problems[:3])}",
+            relation=link.relation,
+            details={"problems": len(problems)},
         )
     return DeclaredVerdict(
-        name,
-        "unverifiable",
-        None,
-        f"adapter only (LoRA r={rank}, on {', '.join(sorted(modules))}): its {len(lora) // 2}"
-        " modules exist in the parent with fitting shapes; weights are compared once merged",
-        link.relation,
-        {"adapter_fits": True},
+        parent=name,
+        status="unverifiable",
+        score=None,
+        reason=f"adapter only (LoRA r={rank}, on {', '.join(sorted(modules))}):"
+        f" its {len(lora) // 2} modules exist in the parent with fitting shapes;"
+        " weights are compared once merged",
+        relation=link.relation,
+        details={"adapter_fits": True},
     )
 
 
@@ -160,7 +158,9 @@ def unverifiable_reference(link: ParentLink) -> DeclaredVerdict:
 
 
 def _unverifiable(name: str, link: ParentLink, reason: str) -> DeclaredVerdict:
-    return DeclaredVerdict(name, "unverifiable", None, reason, link.relation)
+    return DeclaredVerdict(
+        parent=name, status="unverifiable", score=None, reason=reason, relation=link.relation
+    )
 
 
 def _why_no_fingerprint(node: Node, who: str) -> str:

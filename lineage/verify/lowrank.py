@@ -10,24 +10,14 @@ targeted by the LoRA and tell which modules it touched.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from lineage.verify.aligned import AlignedTensor
+from lineage.verify.report import MergedLora
 
 RANK_TOLERANCE = 1e-3  # singular values below this fraction of the largest are rounding
 ZERO_TOLERANCE = 1e-6  # |Δ| / |W| below this: the tensor was not changed
-
-
-@dataclass(frozen=True)
-class MergedLora:
-    rank: int
-    modules: list[str]  # projection names changed (q_proj, v_proj, ...)
-    tensors: int  # tensors whose Δ was measured
-
-    def to_dict(self) -> dict[str, object]:
-        return {"rank": self.rank, "modules": self.modules, "tensors": self.tensors}
 
 
 def numerical_rank(delta: np.ndarray, *, noise: float = 0.0) -> int:

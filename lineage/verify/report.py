@@ -1,101 +1,190 @@
-"""What ``lineage verify`` concludes about one model: the records and their JSON contract.
+"""What ``lineage verify`` concludes about one model: a typed document and its JSON contract.
 
-JSON (add fields, never rename)::
+``VerifyReport.to_dict()`` is what ``lineage verify --json`` prints and what the registry
+stores whole (``lineage.verify.stored``); ``VerifyReport.model_validate`` reads it back.
+Fields are added, never renamed; ``format_version`` says which fields a stored report has.
 
-    {"repo": "org/name", "revision": "<sha>",
+    {"format_version": 1, "repo": "org/name", "revision": "<sha>",
      "declared": [{"parent": "org/p", "status": "confirmed|contradicted|unverifiable",
-                   "score": 0.97, "reason": "…"}],
+                   "score": 0.97, "reason": "…", "relation": "merge", …details}],
      "inferred": [{"parent": "org/q", "relation": "finetune|merge|adapter|quantized",
-                   "confidence": 0.99}],
+                   "confidence": 0.99, "reason": "…", "evidence": "weights", …details}],
      "merge": {"method": "linear|slerp|task_arithmetic|ties|dare_ties|…",
-               "coefficients": {"org/p": 0.6, "org/q": 0.4}, "t": null, "residual": 1e-6}}
+               "coefficients": {"org/p": 0.6, "org/q": 0.4}, "t": null, "residual": 1e-6,
+               "density": null, …details},
+     "merged_lora": {"parent": "org/p", "rank": 8, "modules": ["q_proj"], "tensors": 4},
+     "declared_merge": {"method": "ties", "base": "org/b", "weights": {…}, "density": {…},
+                        "t": null},
+     "findings": [{"kind": "…", "severity": "info|warning|high", "related": "org/p",
+                   "message": "…", "details": {…}}],
+     "fingerprint": {"method": "…", "signature": "…", "values": 0, "bytes_read": 0,
+                     "weight_bytes": 0}}
 
-``merge`` is null when the model is not explained as a merge.
+``merge`` is null when the model is not explained as a merge. A record's method-specific
+``details`` (z, reference, distance, a fit's sum or t spread, ...) sit flat beside its
+fields, as they always have; reading a report back gathers them into ``details`` again.
+Numbers are rounded when dumped (the values in memory are the fits' own).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from lineage.verify.lowrank import MergedLora
-from lineage.verify.merges import MergeEstimate
-from registry.weights import FindingRecord
+from pydantic import BaseModel, Field, field_serializer, model_serializer, model_validator
 
+from lineage.verify.thresholds import EXACT_RESIDUAL
+
+FORMAT_VERSION = 1
 VERDICTS = ("confirmed", "contradicted", "unverifiable")
+Verdict = Literal["confirmed", "contradicted", "unverifiable"]
+Severity = Literal["info", "warning", "high"]
 
 
-@dataclass
-class DeclaredVerdict:
+class _Document(BaseModel):
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON contract of this record (plain Python values; NaN stays a float)."""
+        return self.model_dump()
+
+
+class _WithDetails(_Document):
+    """A record whose open-ended ``details`` are dumped flat beside its fields."""
+
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _gather_details(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        fields = set(cls.model_fields)
+        extra = {key: value for key, value in data.items() if key not in fields}
+        if not extra:
+            return data
+        known = {key: value for key, value in data.items() if key in fields}
+        return {**known, "details": {**(known.get("details") or {}), **extra}}
+
+    @model_serializer(mode="wrap")
+    def _flatten_details(self, handler: Any) -> dict[str, Any]:
+        data = handler(self)
+        details = data.pop("details", None) or {}
+        return {**data, **details}
+
+
+class DeclaredVerdict(_WithDetails):
+    """What the weights say about one parent the card declares."""
+
     parent: str
-    status: str  # confirmed | contradicted | unverifiable
+    status: Verdict
     score: float | None
     reason: str
     relation: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "parent": self.parent,
-            "status": self.status,
-            "score": None if self.score is None else round(self.score, 4),
-            "reason": self.reason,
-            "relation": self.relation,
-            **self.details,
-        }
+    @field_serializer("score")
+    def _round_score(self, score: float | None) -> float | None:
+        return None if score is None else round(score, 4)
 
 
-@dataclass
-class InferredParent:
+class InferredParent(_WithDetails):
+    """A parent the card does not name, found in the weights."""
+
     parent: str
     relation: str
     confidence: float
     reason: str
-    details: dict[str, Any] = field(default_factory=dict)
+    evidence: Literal["weights"] = "weights"
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "parent": self.parent,
-            "relation": self.relation,
-            "confidence": round(self.confidence, 4),
-            "reason": self.reason,
-            "evidence": "weights",
-            **self.details,
-        }
+    @field_serializer("confidence")
+    def _round_confidence(self, confidence: float) -> float:
+        return round(confidence, 4)
 
 
-@dataclass
-class VerifyReport:
+class MergeEstimate(_WithDetails):
+    """A merge recipe recovered from weights: method, coefficients and how well they fit."""
+
+    method: str
+    coefficients: dict[str, float]
+    t: float | None = None
+    residual: float  # ‖C − fit‖ / ‖C − reference‖
+    density: dict[str, float] | None = None
+
+    @property
+    def exact(self) -> bool:
+        return self.residual < EXACT_RESIDUAL
+
+    @field_serializer("coefficients")
+    def _round_coefficients(self, coefficients: dict[str, float]) -> dict[str, float]:
+        return {name: round(value, 4) for name, value in coefficients.items()}
+
+    @field_serializer("t")
+    def _round_t(self, t: float | None) -> float | None:
+        return None if t is None else round(t, 4)
+
+    @field_serializer("residual")
+    def _round_residual(self, residual: float) -> float:
+        return float(f"{residual:.3g}")
+
+    @field_serializer("density")
+    def _round_density(self, density: dict[str, float] | None) -> dict[str, float] | None:
+        return None if density is None else {k: round(v, 3) for k, v in density.items()}
+
+
+class MergedLora(_Document):
+    """A single parent plus a low-rank Δ: a LoRA merged into the weights."""
+
+    parent: str | None = None  # set once the parent it was measured against is known
+    rank: int
+    modules: list[str]  # projection names changed (q_proj, v_proj, ...)
+    tensors: int  # tensors whose Δ was measured
+
+
+class DeclaredMerge(_Document):
+    """The merge recipe the card or mergekit config declares, as verify compared it."""
+
+    method: str | None
+    base: str | None
+    weights: dict[str, float | None] = Field(default_factory=dict)
+    density: dict[str, float | None] = Field(default_factory=dict)
+    t: float | None = None
+
+
+class VerifyFinding(_Document):
+    """Something verify found wrong; stored as a registry finding of stage ``verify``."""
+
+    kind: str
+    severity: Severity
+    related: str | None = None
+    message: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def related_repo_id(self) -> str | None:  # the registry finding's name for ``related``
+        return self.related
+
+
+class FingerprintSummary(_Document):
+    """Which fingerprint the verdicts rest on, and how much of the weights it read."""
+
+    method: str
+    signature: str
+    values: int
+    bytes_read: int
+    weight_bytes: int
+
+
+class VerifyReport(_Document):
+    """Everything ``lineage verify`` concluded about one revision of one model."""
+
+    format_version: int = FORMAT_VERSION
     repo: str
     revision: str
-    declared: list[DeclaredVerdict] = field(default_factory=list)
-    inferred: list[InferredParent] = field(default_factory=list)
+    declared: list[DeclaredVerdict] = Field(default_factory=list)
+    inferred: list[InferredParent] = Field(default_factory=list)
     merge: MergeEstimate | None = None
     merged_lora: MergedLora | None = None
-    merged_lora_parent: str | None = None
-    findings: list[FindingRecord] = field(default_factory=list)
-    fingerprint: dict[str, Any] | None = None
-    declared_merge: dict[str, Any] | None = None
+    declared_merge: DeclaredMerge | None = None
+    findings: list[VerifyFinding] = Field(default_factory=list)
+    fingerprint: FingerprintSummary | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "repo": self.repo,
-            "revision": self.revision,
-            "declared": [verdict.to_dict() for verdict in self.declared],
-            "inferred": [parent.to_dict() for parent in self.inferred],
-            "merge": None if self.merge is None else self.merge.to_dict(),
-            "merged_lora": None
-            if self.merged_lora is None
-            else {"parent": self.merged_lora_parent, **self.merged_lora.to_dict()},
-            "declared_merge": self.declared_merge,
-            "findings": [
-                {
-                    "kind": finding.kind,
-                    "severity": finding.severity,
-                    "related": finding.related_repo_id,
-                    "message": finding.message,
-                }
-                for finding in self.findings
-            ],
-            "fingerprint": self.fingerprint,
-        }
+    @property
+    def merged_lora_parent(self) -> str | None:
+        return None if self.merged_lora is None else self.merged_lora.parent

@@ -16,36 +16,39 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from lineage.errors import LineageError
 from lineage.fingerprint import METHOD_VERSION
 from lineage.records import Evidence, ParentLink
 from lineage.verify import checks
 from lineage.verify.aligned import align, matrices
+from lineage.verify.errors import NotVerifiableError
+from lineage.verify.estimators import (
+    DEFAULT_ESTIMATOR,
+    MERGE_ESTIMATORS,
+    MergeEstimator,
+    MergeProblem,
+    estimator_for,
+)
 from lineage.verify.family import Family, Node
 from lineage.verify.lowrank import merged_lora
-from lineage.verify.merges import (
-    EXACT_RESIDUAL,
-    SPARSE_ZERO_FRACTION,
-    MergeEstimate,
-    estimate_sparse,
-    fit_linear,
-    fit_slerp,
-    sparse_fraction,
-)
 from lineage.verify.relatedness import relatedness
-from lineage.verify.report import DeclaredVerdict, InferredParent, VerifyReport
+from lineage.verify.report import (
+    DeclaredMerge,
+    DeclaredVerdict,
+    FingerprintSummary,
+    InferredParent,
+    MergeEstimate,
+    VerifyFinding,
+    VerifyReport,
+)
+from lineage.verify.stored import save_verification
+from lineage.verify.thresholds import EXACT_RESIDUAL, SAME_WEIGHTS, Z_RELATED
 from registry.database import Registry
 from registry.weights import FindingRecord, replace_findings, replace_inferred_edges
 
+__all__ = ["NotVerifiableError", "verify"]  # NotVerifiableError lives in lineage.verify.errors
+
 MAX_MERGE_PARENTS = 4
-COEFFICIENT_TOLERANCE = 0.05
-DENSITY_TOLERANCE = 0.1
-SPARSE_METHODS = ("ties", "dare_ties")
 STAGE = "verify"
-
-
-class NotVerifiableError(LineageError):
-    """The model is not in the registry, or was never read successfully."""
 
 
 def verify(registry: Registry, repo_id: str, *, write: bool = True) -> VerifyReport:
@@ -61,8 +64,10 @@ def verify(registry: Registry, repo_id: str, *, write: bool = True) -> VerifyRep
             )
         report = _Verification(family, node).run()
         if write:
-            replace_findings(session, node.revision, STAGE, report.findings, method=METHOD_VERSION)
+            findings = [_finding_record(finding) for finding in report.findings]
+            replace_findings(session, node.revision, STAGE, findings, method=METHOD_VERSION)
             replace_inferred_edges(session, node.revision, _inferred_links(report))
+            save_verification(session, node.revision, report, method=METHOD_VERSION)
         return report
 
 
@@ -72,18 +77,18 @@ class _Verification:
         self.node = node
         assert node.snapshot is not None and node.revision is not None
         self.snapshot = node.snapshot
-        self.report = VerifyReport(node.repo_id, node.revision.sha)
+        self.report = VerifyReport(repo=node.repo_id, revision=node.revision.sha)
 
     def run(self) -> VerifyReport:
         fingerprint = self.node.fingerprint
         if fingerprint is not None:
-            self.report.fingerprint = {
-                "method": fingerprint.method,
-                "signature": fingerprint.signature,
-                "values": fingerprint.value_count,
-                "bytes_read": fingerprint.bytes_read,
-                "weight_bytes": fingerprint.weight_bytes,
-            }
+            self.report.fingerprint = FingerprintSummary(
+                method=fingerprint.method,
+                signature=fingerprint.signature,
+                values=fingerprint.value_count,
+                bytes_read=fingerprint.bytes_read,
+                weight_bytes=fingerprint.weight_bytes,
+            )
         for link in self.snapshot.parents:
             self.report.declared.append(self._check(link))
         self._declared_merge()
@@ -121,12 +126,12 @@ class _Verification:
             reason = f"named by a local path; the weights {verdict.status} it is {candidate}: "
             reason += verdict.reason
         return DeclaredVerdict(
-            link.parent,
-            verdict.status,
-            verdict.score,
-            reason,
-            link.relation,
-            {**verdict.details, "candidate": candidate},
+            parent=link.parent,
+            status=verdict.status,
+            score=verdict.score,
+            reason=reason,
+            relation=link.relation,
+            details={**verdict.details, "candidate": candidate},
         )
 
     # -- 2. the declared merge -------------------------------------------------------------
@@ -141,27 +146,30 @@ class _Verification:
         parents = _unique(link.parent for link in links if link.parent != base)
         if method is None and len(parents) < 2:
             return
-        if method == "slerp" and base is not None:
-            parents, base = [base, *parents], None  # slerp's base_model is its t = 0 end
-        declared = {
-            "method": method,
-            "base": base,
-            "weights": {
-                link.parent: _scalar(link.weight) for link in links if link.parent in parents
-            },
-            "density": {
+        if _base_is_endpoint(method) and base is not None:
+            parents, base = [base, *parents], None  # e.g. slerp's base_model is its t = 0 end
+        declared = DeclaredMerge(
+            method=method,
+            base=base,
+            weights={link.parent: _scalar(link.weight) for link in links if link.parent in parents},
+            density={
                 link.parent: _scalar(link.density) for link in links if link.parent in parents
             },
-            "t": next((_scalar(link.t) for link in links if link.t is not None), None),
-        }
+            t=next((_scalar(link.t) for link in links if link.t is not None), None),
+        )
         self.report.declared_merge = declared
         estimate = self._estimate(parents, base, method)
         if estimate is None:
             return
         self.report.merge = estimate
-        for problem in _recipe_problems(declared, estimate):
+        for problem in _estimator_of(estimate).recipe_problems(declared, estimate):
             self.report.findings.append(
-                FindingRecord("recipe_mismatch", problem, "warning", details=estimate.to_dict())
+                VerifyFinding(
+                    kind="recipe_mismatch",
+                    message=problem,
+                    severity="warning",
+                    details=estimate.to_dict(),
+                )
             )
 
     def _estimate(
@@ -174,24 +182,24 @@ class _Verification:
         if not tensors:
             return None
         base_index = len(parents) + 1 if base else None
-        fits: dict[str, MergeEstimate] = {"linear": fit_linear(tensors, parents, base=base_index)}
-        if len(parents) == 2 and (method in (None, "slerp") or base is None):
-            fits["slerp"] = fit_slerp(tensors, parents)
-        if base_index is not None and (
-            method in SPARSE_METHODS
-            or sparse_fraction(tensors, base=base_index) > SPARSE_ZERO_FRACTION
-        ):
-            fits["sparse"] = estimate_sparse(tensors, parents, base=base_index)
-        wanted = {"slerp": "slerp", "ties": "sparse", "dare_ties": "sparse"}.get(
-            method or "", "linear"
-        )
-        chosen = fits.get(wanted) or fits["linear"]
+        problem = MergeProblem(tensors, tuple(parents), base_index, method)
+        fits = {
+            name: estimator.fit(problem)
+            for name, estimator in MERGE_ESTIMATORS.items()
+            if estimator.tries(problem)
+        }
+        declared = estimator_for(method)
+        wanted = declared.methods[0] if declared is not None else DEFAULT_ESTIMATOR
+        chosen = fits[wanted] if wanted in fits else fits[DEFAULT_ESTIMATOR]
         if not chosen.exact:
             exact = [fit for fit in fits.values() if fit.exact]
+            approximate = [
+                fit for name, fit in fits.items() if MERGE_ESTIMATORS.get(name).approximate
+            ]
             if exact:
                 chosen = min(exact, key=lambda fit: fit.residual)
-            elif "sparse" in fits and method is None:
-                chosen = fits["sparse"]
+            elif approximate and method is None:
+                chosen = approximate[0]  # trimmed weights: its estimate beats an inexact fit
         return chosen
 
     # -- 3. parents the card does not name -------------------------------------------------
@@ -215,7 +223,7 @@ class _Verification:
             result = relatedness(
                 [t.values[0] for t in tensors], [t.values[1] for t in tensors], space="raw"
             )
-            if result.z >= checks.Z_RELATED and result.score > 0:
+            if result.z >= Z_RELATED and result.score > 0:
                 related[name] = result.z
         if not related:
             return
@@ -274,12 +282,16 @@ class _Verification:
                         continue
                     self.report.inferred.append(
                         InferredParent(
-                            parent,
-                            "merge",
-                            max(0.0, min(0.999, 1.0 - fit.residual / EXACT_RESIDUAL * 0.5)),
-                            f"this model is an exact {fit.method} merge of {', '.join(chosen)}"
-                            f" (relative residual {fit.residual:.2g})",
-                            {"coefficient": round(fit.coefficients.get(parent, math.nan), 4)},
+                            parent=parent,
+                            relation="merge",
+                            confidence=max(
+                                0.0, min(0.999, 1.0 - fit.residual / EXACT_RESIDUAL * 0.5)
+                            ),
+                            reason=f"this model is an exact {fit.method} merge of"
+                            f" {', '.join(chosen)} (relative residual {fit.residual:.2g})",
+                            details={
+                                "coefficient": round(fit.coefficients.get(parent, math.nan), 4)
+                            },
                         )
                     )
                 return True
@@ -316,10 +328,10 @@ class _Verification:
         # The Δ test says whether this model carries the candidate's own update (then the
         # candidate, not its parent, is the parent); the distance margin how clearly.
         carries = self._carries_update(parent)
-        if carries is not None and carries < checks.Z_RELATED:
+        if carries is not None and carries < Z_RELATED:
             return
         confidence = 1.0 - 0.5 * (nearest / runner_up[1]) ** 2 if runner_up else 0.9
-        relation = "quantized" if nearest < checks.SAME_WEIGHTS else "finetune"
+        relation = "quantized" if nearest < SAME_WEIGHTS else "finetune"
         reason = f"nearest related model by weights (relative distance {nearest:.3g}"
         if runner_up:
             reason += f"; next {runner_up[0]} at {runner_up[1]:.3g}"
@@ -334,7 +346,12 @@ class _Verification:
             if not earlier:
                 confidence *= 0.5
         self.report.inferred.append(
-            InferredParent(parent, relation, max(0.0, min(confidence, 0.999)), reason)
+            InferredParent(
+                parent=parent,
+                relation=relation,
+                confidence=max(0.0, min(confidence, 0.999)),
+                reason=reason,
+            )
         )
 
     def _carries_update(self, candidate: str) -> float | None:
@@ -373,8 +390,7 @@ class _Verification:
         noise = max(_rounding(self.node), _rounding(parent))
         found = merged_lora(align([self.node.fingerprint, parent.fingerprint]), noise_rel=noise)
         if found is not None:
-            self.report.merged_lora = found
-            self.report.merged_lora_parent = parent.repo_id
+            self.report.merged_lora = found.model_copy(update={"parent": parent.repo_id})
 
     # -- 5. findings -----------------------------------------------------------------------
 
@@ -383,98 +399,88 @@ class _Verification:
         for verdict in self.report.declared:
             if verdict.status == "contradicted":
                 findings.append(
-                    FindingRecord(
-                        "lineage_contradiction",
-                        f"card names {verdict.parent} as a parent, but {verdict.reason}",
-                        "high",
-                        verdict.parent,
-                        verdict.to_dict(),
+                    VerifyFinding(
+                        kind="lineage_contradiction",
+                        message=f"card names {verdict.parent} as a parent, but {verdict.reason}",
+                        severity="high",
+                        related=verdict.parent,
+                        details=verdict.to_dict(),
                     )
                 )
             elif verdict.status == "unverifiable":
                 findings.append(
-                    FindingRecord(
-                        "unverifiable",
-                        f"{verdict.parent}: {verdict.reason}",
-                        "info",
-                        verdict.parent,
-                        verdict.to_dict(),
+                    VerifyFinding(
+                        kind="unverifiable",
+                        message=f"{verdict.parent}: {verdict.reason}",
+                        severity="info",
+                        related=verdict.parent,
+                        details=verdict.to_dict(),
                     )
                 )
         for parent in self.report.inferred:
             findings.append(
-                FindingRecord(
-                    "undeclared_parent",
-                    f"weights show {parent.parent} as an undeclared {parent.relation} parent "
-                    f"(confidence {parent.confidence:.2f}): {parent.reason}",
-                    "warning",
-                    parent.parent,
-                    parent.to_dict(),
+                VerifyFinding(
+                    kind="undeclared_parent",
+                    message=f"weights show {parent.parent} as an undeclared {parent.relation}"
+                    f" parent (confidence {parent.confidence:.2f}): {parent.reason}",
+                    severity="warning",
+                    related=parent.parent,
+                    details=parent.to_dict(),
                 )
             )
-        merge = self.report.merge
-        declared_merge = self.report.declared_merge
-        unexplained = merge is not None and not merge.exact and not self.report.inferred
-        if declared_merge and unexplained and merge.method not in SPARSE_METHODS:
+        self._unexplained_merge()
+        lora = self.report.merged_lora
+        if lora is not None:
             findings.append(
-                FindingRecord(
-                    "recipe_mismatch",
-                    f"the declared parents do not reproduce the weights as a {merge.method}"
-                    f" merge (relative residual {merge.residual:.2g})",
-                    "warning",
-                    details=merge.to_dict(),
-                )
-            )
-        if self.report.merged_lora is not None:
-            lora = self.report.merged_lora
-            findings.append(
-                FindingRecord(
-                    "merged_lora",
-                    f"Δ from {self.report.merged_lora_parent} has rank {lora.rank} on "
+                VerifyFinding(
+                    kind="merged_lora",
+                    message=f"Δ from {lora.parent} has rank {lora.rank} on "
                     f"{', '.join(lora.modules)}: a LoRA merged into the weights",
-                    "info",
-                    self.report.merged_lora_parent,
-                    lora.to_dict(),
+                    severity="info",
+                    related=lora.parent,
+                    details=lora.model_dump(exclude={"parent"}),
                 )
             )
 
+    def _unexplained_merge(self) -> None:
+        """A declared merge that no fit reproduces, unless the fit is only an estimate."""
+        merge = self.report.merge
+        if self.report.declared_merge is None or merge is None:
+            return
+        if merge.exact or self.report.inferred or _estimator_of(merge).approximate:
+            return
+        self.report.findings.append(
+            VerifyFinding(
+                kind="recipe_mismatch",
+                message=f"the declared parents do not reproduce the weights as a {merge.method}"
+                f" merge (relative residual {merge.residual:.2g})",
+                severity="warning",
+                details=merge.to_dict(),
+            )
+        )
+
     def _declared_base(self) -> str | None:
         recipe = self.snapshot.mergekit
-        if recipe is not None and recipe.base_model and recipe.merge_method != "slerp":
+        if recipe is not None and recipe.base_model and not _base_is_endpoint(recipe.merge_method):
             return recipe.base_model
         return None
 
 
-def _recipe_problems(declared: dict, estimate: MergeEstimate) -> list[str]:
-    method = declared.get("method")
-    problems: list[str] = []
-    equivalent = {method, estimate.method} <= {"linear", "task_arithmetic"}
-    if method and method != estimate.method and not equivalent:
-        problems.append(
-            f"declared merge_method {method}, but the weights fit {estimate.method}"
-            f" (relative residual {estimate.residual:.2g})"
-        )
-        return problems
-    weights = {k: v for k, v in declared.get("weights", {}).items() if v is not None}
-    if weights and method in ("linear", "ties") and sum(weights.values()):
-        total = sum(weights.values())
-        weights = {k: v / total for k, v in weights.items()}
-    if estimate.method != "slerp":
-        for parent, value in weights.items():
-            found = estimate.coefficients.get(parent)
-            if found is not None and abs(found - value) > COEFFICIENT_TOLERANCE:
-                problems.append(
-                    f"declared weight {value:.3g} for {parent}, weights say {found:.3g}"
-                )
-    t = declared.get("t")
-    slerp_t = estimate.t if estimate.method == "slerp" else None
-    if t is not None and slerp_t is not None and abs(slerp_t - t) > COEFFICIENT_TOLERANCE:
-        problems.append(f"declared t {t:.3g}, weights say {slerp_t:.3g}")
-    for parent, value in (declared.get("density") or {}).items():
-        found = (estimate.density or {}).get(parent)
-        if value is not None and found is not None and abs(found - value) > DENSITY_TOLERANCE:
-            problems.append(f"declared density {value:.3g} for {parent}, weights say {found:.3g}")
-    return problems
+def _estimator_of(fit: MergeEstimate) -> MergeEstimator:
+    """The estimator whose fit ``fit`` is (a fit names one of its estimator's methods)."""
+    return MERGE_ESTIMATORS.get(fit.method)
+
+
+def _base_is_endpoint(method: str | None) -> bool:
+    """Whether the declared method merges its base_model as an input (slerp), not a reference."""
+    estimator = estimator_for(method)
+    return estimator is not None and estimator.base_is_endpoint
+
+
+def _finding_record(finding: VerifyFinding) -> FindingRecord:
+    return FindingRecord(
+        finding.kind, finding.message, finding.severity, finding.related, finding.details
+    )
 
 
 def _inferred_links(report: VerifyReport) -> list[ParentLink]:

@@ -1,0 +1,26 @@
+"""The numbers ``lineage verify`` decides with, in one place: import them, never restate them.
+
+>>> from lineage.verify.thresholds import EXACT_RESIDUAL
+>>> residual < EXACT_RESIDUAL  # the declared parents reproduce the weights
+"""
+
+from __future__ import annotations
+
+# Relative residual of a merge fit below which the parents reproduce the child exactly
+# (above dtype rounding, below any real difference): an exact merge. Above it a declared
+# recipe is a ``recipe_mismatch``.
+EXACT_RESIDUAL = 0.01
+
+# z of weight relatedness (against the shift null) from which a model descends from another;
+# an unrelated model of the same architecture scores z ≈ 0.
+Z_RELATED = 8.0
+
+# Relative distance below which two checkpoints hold the same weights: float16 / bfloat16
+# rounding moves a weight by at most 2⁻⁸ of itself (0.4 %).
+SAME_WEIGHTS = 0.01
+
+# How far a recovered coefficient (weight, λ, t) may sit from the declared one.
+COEFFICIENT_TOLERANCE = 0.05
+
+# How far a recovered density may sit from the declared one (sampled rows make it noisy).
+DENSITY_TOLERANCE = 0.1
