@@ -21,13 +21,7 @@ from lineage.records import Evidence, ParentLink
 from lineage.verify import checks
 from lineage.verify.aligned import align, matrices
 from lineage.verify.errors import NotVerifiableError
-from lineage.verify.estimators import (
-    DEFAULT_ESTIMATOR,
-    MERGE_ESTIMATORS,
-    MergeEstimator,
-    MergeProblem,
-    estimator_for,
-)
+from lineage.verify.estimators import MergeProblem, best_fit, estimator_for, estimator_of
 from lineage.verify.family import Family, Node
 from lineage.verify.lowrank import merged_lora
 from lineage.verify.relatedness import relatedness
@@ -162,7 +156,7 @@ class _Verification:
         if estimate is None:
             return
         self.report.merge = estimate
-        for problem in _estimator_of(estimate).recipe_problems(declared, estimate):
+        for problem in estimator_of(estimate).recipe_problems(declared, estimate):
             self.report.findings.append(
                 VerifyFinding(
                     kind="recipe_mismatch",
@@ -182,25 +176,7 @@ class _Verification:
         if not tensors:
             return None
         base_index = len(parents) + 1 if base else None
-        problem = MergeProblem(tensors, tuple(parents), base_index, method)
-        fits = {
-            name: estimator.fit(problem)
-            for name, estimator in MERGE_ESTIMATORS.items()
-            if estimator.tries(problem)
-        }
-        declared = estimator_for(method)
-        wanted = declared.methods[0] if declared is not None else DEFAULT_ESTIMATOR
-        chosen = fits[wanted] if wanted in fits else fits[DEFAULT_ESTIMATOR]
-        if not chosen.exact:
-            exact = [fit for fit in fits.values() if fit.exact]
-            approximate = [
-                fit for name, fit in fits.items() if MERGE_ESTIMATORS.get(name).approximate
-            ]
-            if exact:
-                chosen = min(exact, key=lambda fit: fit.residual)
-            elif approximate and method is None:
-                chosen = approximate[0]  # trimmed weights: its estimate beats an inexact fit
-        return chosen
+        return best_fit(MergeProblem(tensors, tuple(parents), base_index, method))
 
     # -- 3. parents the card does not name -------------------------------------------------
 
@@ -447,7 +423,7 @@ class _Verification:
         merge = self.report.merge
         if self.report.declared_merge is None or merge is None:
             return
-        if merge.exact or self.report.inferred or _estimator_of(merge).approximate:
+        if merge.exact or self.report.inferred or estimator_of(merge).approximate:
             return
         self.report.findings.append(
             VerifyFinding(
@@ -464,11 +440,6 @@ class _Verification:
         if recipe is not None and recipe.base_model and not _base_is_endpoint(recipe.merge_method):
             return recipe.base_model
         return None
-
-
-def _estimator_of(fit: MergeEstimate) -> MergeEstimator:
-    """The estimator whose fit ``fit`` is (a fit names one of its estimator's methods)."""
-    return MERGE_ESTIMATORS.get(fit.method)
 
 
 def _base_is_endpoint(method: str | None) -> bool:

@@ -1,29 +1,36 @@
 """Merge estimators: each recovers one family of mergekit merge methods from weights.
 
 ``MERGE_ESTIMATORS`` holds one estimator per family (``base.MergeEstimator``): ``linear``
-(with task_arithmetic), ``slerp`` and ``ties`` (with dare_ties). The verifier fits every
-estimator that ``tries`` a problem and never names a method itself.
+(with task_arithmetic), ``slerp`` and ``ties`` (with dare_ties). The verifier asks
+``best_fit`` for a merge's recipe and the fit's estimator for its ``recipe_problems``; it
+never names a method itself.
 
-Adding a method family (DELLA, breadcrumbs, ...) takes one new module here:
+Adding a family (DELLA, breadcrumbs, ...) takes one new module in this package, which is
+imported, and so registered, with the package:
 
     # lineage/verify/estimators/della.py
-    class DellaEstimator:
-        methods = ("della", "della_linear")  # mergekit merge_method names; first is listed
-        base_is_endpoint = False             # base_model is the Δ reference
-        approximate = True                   # a fit of dropped entries is an estimate
+    from lineage.verify.estimators.base import (
+        MergeProblem, density_problems, method_problem, register_estimator, weight_problems)
+    from lineage.verify.report import DeclaredMerge, MergeEstimate
 
-        def tries(self, problem):            # MergeProblem -> bool
+    class DellaEstimator:
+        methods = ("della", "della_linear")  # mergekit merge_method names; the first is listed
+        base_is_endpoint = False             # base_model is the reference of the Δs
+        approximate = True                   # dropped entries: the fit is an estimate
+
+        def tries(self, problem: MergeProblem) -> bool:
             return problem.base is not None and problem.declares(self)
 
-        def fit(self, problem):              # -> MergeEstimate(method="della", ...)
-            ...
+        def fit(self, problem: MergeProblem) -> MergeEstimate:
+            ...  # MergeEstimate(method="della", coefficients=..., residual=..., density=...)
 
-        def recipe_problems(self, recipe, fit):  # DeclaredMerge, MergeEstimate -> [str]
-            return [p for p in [method_problem(recipe, fit)] if p] or density_problems(...)
+        def recipe_problems(self, recipe: DeclaredMerge, fit: MergeEstimate) -> list[str]:
+            mismatch = method_problem(recipe, fit)
+            if mismatch:
+                return [mismatch]
+            return weight_problems(recipe, fit, normalised=False) + density_problems(recipe, fit)
 
     register_estimator(DellaEstimator())
-
-Every module of this package is imported when it loads, so the new file is all it takes.
 """
 
 import importlib
@@ -35,7 +42,9 @@ from lineage.verify.estimators.base import (
     MERGE_ESTIMATORS,
     MergeEstimator,
     MergeProblem,
+    best_fit,
     estimator_for,
+    estimator_of,
     register_estimator,
 )
 
@@ -44,7 +53,9 @@ __all__ = [
     "MERGE_ESTIMATORS",
     "MergeEstimator",
     "MergeProblem",
+    "best_fit",
     "estimator_for",
+    "estimator_of",
     "register_estimator",
 ]
 

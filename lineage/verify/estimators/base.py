@@ -87,6 +87,37 @@ def estimator_for(method: str | None) -> MergeEstimator | None:
         return None  # e.g. passthrough, model_stock: compared as the default fit
 
 
+def best_fit(problem: MergeProblem) -> MergeEstimate:
+    """The fit that explains ``problem`` best, of every estimator that tries it.
+
+    The declared method's estimator (else the default) is preferred; an exact fit of any
+    estimator beats an inexact one (the lowest residual first, then registration order);
+    with nothing exact and nothing declared, an approximate estimator's fit beats the default.
+    """
+    fits = {
+        name: estimator.fit(problem)
+        for name, estimator in MERGE_ESTIMATORS.items()
+        if estimator.tries(problem)
+    }
+    declared = estimator_for(problem.method)
+    wanted = declared.methods[0] if declared is not None else DEFAULT_ESTIMATOR
+    chosen = fits[wanted] if wanted in fits else fits[DEFAULT_ESTIMATOR]
+    if chosen.exact:
+        return chosen
+    exact = [fit for fit in fits.values() if fit.exact]
+    if exact:
+        return min(exact, key=lambda fit: fit.residual)
+    approximate = [fit for name, fit in fits.items() if MERGE_ESTIMATORS.get(name).approximate]
+    if approximate and problem.method is None:
+        return approximate[0]  # the weights look trimmed: its estimate beats an inexact fit
+    return chosen
+
+
+def estimator_of(fit: MergeEstimate) -> MergeEstimator:
+    """The estimator whose fit ``fit`` is (a fit names one of its estimator's methods)."""
+    return MERGE_ESTIMATORS.get(fit.method)
+
+
 # -- checks every family shares ------------------------------------------------------------
 
 
