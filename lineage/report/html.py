@@ -28,7 +28,6 @@ SCREEN_STYLESHEET = "brief-screen.css"  # screens only: WeasyPrint never reads i
 _TEMPLATE_FILES = frozenset({TEMPLATE, STYLESHEET, SCREEN_STYLESHEET})
 
 
-
 def _load(name: str) -> str | None:
     if name not in _TEMPLATE_FILES:
         return None

@@ -10,9 +10,9 @@ import networkx as nx
 from markupsafe import Markup
 
 from lineage.exporters.flatten import summarize_value, weak_evidence_note
-from lineage.report.figures import lineage_svg
 from lineage.report.filters import clip, short_sha
 from lineage.report.inputs import BriefInputs, Verification
+from lineage.report.lineage_figure import lineage_svg
 from lineage.report.views import (
     AncestorRow,
     Fact,

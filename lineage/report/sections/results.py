@@ -7,7 +7,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from lineage.report.figures import category_chart_svg, rate_chart_svg
+from lineage.report.charts import category_chart_svg, rate_chart_svg
 from lineage.report.filters import clip, short_sha
 from lineage.report.inputs import BriefInputs, audit_suites
 from lineage.report.views import Chart, ComparisonRow, ModelResult, ResultsInfo
