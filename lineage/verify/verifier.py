@@ -8,7 +8,8 @@ For one model in the registry (crawled and fingerprinted):
    model that sits closer to the family's root;
 4. a single-parent Δ of low rank is reported as a merged LoRA;
 5. findings and inferred edges (``declared=False``, evidence ``weights``) are written;
-   declared edges are never touched.
+   declared edges are never touched; the whole report is stored (``stored``).
+Merge recipes are recovered by the plug-ins in ``estimators``; no method is named here.
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ STAGE = "verify"
 
 
 def verify(registry: Registry, repo_id: str, *, write: bool = True) -> VerifyReport:
-    """Verify ``repo_id``'s head revision; record findings and inferred edges if ``write``."""
+    """Verify ``repo_id``'s head revision; if ``write``, record its findings, inferred edges
+    and the whole report (read back with ``latest_verification``)."""
     with registry.session(write=write) as session:
         family = Family(session, METHOD_VERSION)
         node = family.node(repo_id)
