@@ -28,15 +28,15 @@ Numbers are rounded when dumped (the values in memory are the fits' own).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_serializer, model_serializer, model_validator
 
 from lineage.verify.thresholds import EXACT_RESIDUAL
 
 FORMAT_VERSION = 1
-VERDICTS = ("confirmed", "contradicted", "unverifiable")
 Verdict = Literal["confirmed", "contradicted", "unverifiable"]
+VERDICTS: tuple[str, ...] = get_args(Verdict)
 Severity = Literal["info", "warning", "high"]
 
 
