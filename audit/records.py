@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 # What a suite measures decides which event counts against a model:
@@ -109,19 +109,6 @@ class Judgement:
     categories: tuple[str, ...] = ()
 
 
-@dataclass
-class SampleResult:
-    """One line of a run's per-sample log (JSONL), as lm-eval-harness keeps them."""
-
-    prompt_id: str
-    category: str
-    prompt: str
-    response: str
-    verdict: Verdict
-    judge_output: str = ""
-    parse_failed: bool = False
-
-
 @dataclass(frozen=True)
 class JudgeInfo:
     """Which judge decided, and which version of it: part of every run's cache key."""
@@ -129,14 +116,3 @@ class JudgeInfo:
     id: str
     version: str
     model: str | None = None
-
-
-@dataclass
-class RunSummary:
-    """Aggregate of one evaluation run, beside its samples."""
-
-    n: int
-    events: int  # unsafe / refused / incorrect, by suite kind
-    degenerate: int = 0
-    parse_failures: int = 0
-    by_category: dict[str, tuple[int, int]] = field(default_factory=dict)  # cat -> (events, n)

@@ -13,7 +13,6 @@ from typing import Any, Literal
 Relation = Literal["finetune", "adapter", "merge", "quantized", "unknown"]
 RELATIONS: tuple[str, ...] = ("finetune", "adapter", "merge", "quantized", "unknown")
 
-NodeStatus = Literal["ok", "missing", "gated", "private", "error"]
 NODE_STATUSES: tuple[str, ...] = ("ok", "missing", "gated", "private", "error")
 
 # "intermediate": a model that only exists inside a multi-stage recipe (a stage's output).

@@ -7,7 +7,6 @@ stored responses instead of generating them again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +15,7 @@ from sqlmodel import Session, col, delete, select
 
 from lineage.documents import AuditDocument
 from registry.errors import RegistryDamagedError
-from registry.tables import AuditRecord, EvaluationRun, EvaluationSample, Model, Revision
+from registry.tables import AuditRecord, EvaluationRun, EvaluationSample, Model
 
 
 @dataclass(frozen=True)
@@ -136,25 +135,6 @@ def save_run(session: Session, key: RunKey, record: RunRecord) -> EvaluationRun:
     )
     session.flush()
     return run
-
-
-def runs_for_revision(session: Session, revision_id: int) -> Sequence[EvaluationRun]:
-    return session.exec(
-        select(EvaluationRun)
-        .where(EvaluationRun.revision_id == revision_id)
-        .order_by(col(EvaluationRun.id))
-    ).all()
-
-
-def runs_for_repo(session: Session, repo_id: str) -> Sequence[EvaluationRun]:
-    """The runs recorded for the head revision of ``repo_id``, oldest first."""
-    return session.exec(
-        select(EvaluationRun)
-        .join(Revision, col(Revision.id) == col(EvaluationRun.revision_id))
-        .join(Model, col(Model.head_revision_id) == col(Revision.id))
-        .where(Model.repo_id == repo_id)
-        .order_by(col(EvaluationRun.id))
-    ).all()
 
 
 def save_audit(
