@@ -34,7 +34,7 @@ from lineage.fingerprint import (
 )
 from lineage.records import ModelSnapshot
 from lineage.sources.base import KnownRevisions, Source
-from registry import queries, store
+from registry import crawls, queries, snapshots, store
 from registry.database import Registry
 from registry.weights import has_fingerprint, save_fingerprint
 
@@ -193,7 +193,7 @@ class _Crawl:
         self.edges: list[tuple[str, str]] = []
         with registry.session() as session:
             self.known: KnownRevisions = queries.known_revisions(session)
-            crawl_id = store.start_crawl(
+            crawl_id = crawls.start_crawl(
                 session, roots, asdict(options) | {"source": source.describe()}
             )
         self.report = CrawlReport(crawl_id=crawl_id, roots=list(roots))
@@ -229,7 +229,7 @@ class _Crawl:
             status = "ok" if self.report.ok else "failed"
         finally:
             with self.registry.session() as session:
-                store.finish_crawl(
+                crawls.finish_crawl(
                     session,
                     self.report.crawl_id,
                     status,
@@ -283,8 +283,8 @@ class _Crawl:
         assert snapshot is not None
         if snapshot.unchanged:
             self.report.unchanged += 1
-            revision = store.recorded_revision(session, visit.repo_id, snapshot.revision)
-            snapshot = store.snapshot_from_revision(session, revision)
+            revision = snapshots.recorded_revision(session, visit.repo_id, snapshot.revision)
+            snapshot = snapshots.snapshot_from_revision(session, revision)
             snapshot.requested_revision = visit.revision
         else:
             self.report.fetched += 1
@@ -310,7 +310,7 @@ class _Crawl:
         if result.fingerprint is not None:
             save_fingerprint(session, revision_id, result.fingerprint)
             fingerprint = result.fingerprint
-            store.log_event(
+            crawls.log_event(
                 session,
                 crawl_id,
                 repo_id=repo_id,
@@ -323,7 +323,7 @@ class _Crawl:
             )
         elif result.fingerprint_error is not None:
             message = str(result.fingerprint_error)
-            store.log_event(
+            crawls.log_event(
                 session,
                 crawl_id,
                 repo_id=repo_id,
@@ -333,7 +333,7 @@ class _Crawl:
             )
             self.report.problems.append(CrawlProblem(repo_id, "error", message))
         elif result.fingerprint_note:
-            store.log_event(
+            crawls.log_event(
                 session,
                 crawl_id,
                 repo_id=repo_id,
@@ -353,7 +353,7 @@ class _Crawl:
             crawl_id=self.report.crawl_id,
             transient=isinstance(error, HubUnavailableError),
         )
-        store.log_event(
+        crawls.log_event(
             session,
             self.report.crawl_id,
             repo_id=visit.repo_id,
@@ -371,7 +371,7 @@ class _Crawl:
         crawl_id = self.report.crawl_id
         self.report.nodes[snapshot.repo_id] = snapshot.status
         event = "unchanged" if unchanged else "fetched"
-        store.log_event(
+        crawls.log_event(
             session,
             crawl_id,
             repo_id=snapshot.repo_id,
@@ -382,7 +382,7 @@ class _Crawl:
             f"{len(snapshot.parents)} declared parent(s)",
         )
         for warning in snapshot.warnings:
-            store.log_event(
+            crawls.log_event(
                 session,
                 crawl_id,
                 repo_id=snapshot.repo_id,
@@ -393,7 +393,7 @@ class _Crawl:
             self.report.warnings.append(warning)
         if snapshot.status != "ok":
             message = f"{snapshot.repo_id}: {snapshot.status_reason or snapshot.status}"
-            store.log_event(
+            crawls.log_event(
                 session,
                 crawl_id,
                 repo_id=snapshot.repo_id,

@@ -10,6 +10,7 @@
 Keyed by ``(repo_id, revision sha)``; SQLite by default, PostgreSQL for teams.
 """
 
+from registry.crawls import finish_crawl, log_event, start_crawl
 from registry.database import (
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -41,16 +42,8 @@ from registry.queries import (
     model_details,
     revision_history,
 )
-from registry.store import (
-    finish_crawl,
-    log_event,
-    record_failure,
-    record_inferred_edge,
-    record_snapshot,
-    recorded_revision,
-    snapshot_from_revision,
-    start_crawl,
-)
+from registry.snapshots import recorded_revision, snapshot_from_revision
+from registry.store import record_failure, record_inferred_edge, record_snapshot
 from registry.tables import (
     Crawl,
     CrawlEvent,

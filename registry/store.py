@@ -1,61 +1,39 @@
-"""Writing what the crawler read, and reading it back as the records it came from.
+"""Writing what the crawler read: models, their revisions, lineage edges with evidence.
 
 >>> with registry.session() as session:
-...     crawl_id = start_crawl(session, ["org/child"], {"depth": 3})
+...     crawl_id = start_crawl(session, ["org/child"], {"depth": 3})    # registry.crawls
 ...     revision = record_snapshot(session, snapshot, crawl_id=crawl_id)
-...     again = snapshot_from_revision(session, recorded_revision(session, "org/child", sha))
 
 Every function takes an open ``Session`` and leaves committing to the caller (normally
 ``Registry.session()``), so a failure part-way leaves what was recorded before intact.
+Reading a revision back as its snapshot is ``registry.snapshots``; the crawl log is
+``registry.crawls``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import os
-import re
-import socket
-from collections.abc import Iterable, Mapping
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from collections.abc import Iterable
+from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from sqlalchemy import Row, Table, bindparam, event, insert, update
-from sqlmodel import Session, SQLModel, col, delete, func, select
+from sqlmodel import Session, SQLModel, delete, select
 
 from lineage.records import (
     NODE_STATUSES,
-    AdapterConfig,
     CardMetadata,
-    DeclaredEvaluation,
-    Evidence,
-    MergeModelEntry,
-    MergeRecipe,
-    ModelConfigSummary,
     ModelSnapshot,
     ParentLink,
     SafetensorsSummary,
-    TensorInfo,
-)
-from registry.tables import (
-    Crawl,
-    CrawlEvent,
-    Edge,
-    EdgeEvidence,
-    Model,
-    Revision,
-    clean_text,
-    json_safe,
-    utc_now,
 )
 
+# Read by audit/auditor.py from here before the readers had their own module.
+from registry.snapshots import recorded_revision as recorded_revision
+from registry.tables import Edge, EdgeEvidence, Model, Revision, clean_text, utc_now
+from registry.values import check_status, clean_node_id, id_of, one_line
+
 MODEL_STATUSES: tuple[str, ...] = (*NODE_STATUSES, "pending")
-CRAWL_STATUSES: tuple[str, ...] = ("running", "ok", "failed", "interrupted")
-EVENT_LEVELS: tuple[str, ...] = ("info", "warning", "error")
-MAX_NODE_ID_CHARS = 512  # a hostile card can name a "parent" of any length
-MAX_MESSAGE_CHARS = 2000
-MAX_STAGE_DEPTH = 16  # stages of one recipe naming earlier stages; a bound against cycles
 _MODEL_IDS_KEY = "lineage.registry.model_ids"  # key in Session.info, lives as long as the session
 
 
@@ -66,7 +44,7 @@ def _table(cls: type[SQLModel]) -> Table:
 # The hot write path uses the tables directly (Core): an ORM object and a flush per row cost
 # more than everything else a crawl does on its single writing thread.
 _MODEL, _REVISION, _EDGE = _table(Model), _table(Revision), _table(Edge)
-_EDGE_EVIDENCE, _CRAWL_EVENT = _table(EdgeEvidence), _table(CrawlEvent)
+_EDGE_EVIDENCE = _table(EdgeEvidence)
 # Statements built once, parameters bound per call: building and hashing a statement on
 # every call cost about as much as running it.
 _INSERT = {cls: insert(_table(cls)) for cls in (Model, Revision, Edge)}
@@ -75,7 +53,6 @@ _UPDATE_BY_ID = {
     for cls in (Model, Revision, Edge)
 }
 _INSERT_EVIDENCE = insert(_EDGE_EVIDENCE)
-_INSERT_EVENT = insert(_CRAWL_EVENT)
 _SELECT_MODEL_ID = select(_MODEL.c.repo_id, _MODEL.c.id).where(
     _MODEL.c.repo_id == bindparam("repo_id")
 )
@@ -93,10 +70,6 @@ _SELECT_HEAD_STATUS = (
 _SELECT_EDGES = select(_EDGE.c.parent_model_id, _EDGE.c.declared, _EDGE.c.id).where(
     _EDGE.c.child_revision_id == bindparam("revision_id")
 )
-
-_SECRET_KEY = re.compile(r"token|password|passwd|secret|authorization|api[_-]?key", re.I)
-_HF_TOKEN = re.compile(r"\bhf_[A-Za-z0-9]{8,}")
-
 
 # -- snapshots --------------------------------------------------------------------------------
 
@@ -124,15 +97,15 @@ def record_snapshot_id(
     The crawler's path: it records thousands of snapshots from one thread and never looks
     at the rows, so everything here is a Core statement (no ORM objects, no flushes).
     """
-    _check_status(snapshot.status, NODE_STATUSES)
+    check_status(snapshot.status, NODE_STATUSES)
     session.flush()  # pending ORM changes first: the statements below bypass the unit of work
-    repo_id = _node_id(snapshot.repo_id)
+    repo_id = clean_node_id(snapshot.repo_id)
     known = _prefetch_models(session, [repo_id, *(link.parent for link in snapshot.parents)])
     now = utc_now()
     model_values: dict[str, Any] = {
         "source": snapshot.source,
         "status": snapshot.status,
-        "status_reason": _one_line(snapshot.status_reason),
+        "status_reason": one_line(snapshot.status_reason),
         "last_checked": now,
     }
     if crawl_id is not None:
@@ -187,7 +160,7 @@ def record_failure(
     whose head was read in full keeps its ``ok`` status; only the attempt is logged (the
     crawl log has it). A repo now missing, gated or private has changed, and says so.
     """
-    _check_status(status, tuple(s for s in NODE_STATUSES if s != "ok"))
+    check_status(status, tuple(s for s in NODE_STATUSES if s != "ok"))
     model = _get_or_create_model(session, repo_id, source=source)
     model.last_checked = utc_now()
     if crawl_id is not None:
@@ -195,12 +168,12 @@ def record_failure(
     keeps_last_good = (
         transient
         and model.head_revision_id is not None
-        and _head_status(session, _id(model)) == "ok"
+        and _head_status(session, id_of(model)) == "ok"
     )
     if not keeps_last_good:
         model.source = source
         model.status = status
-        model.status_reason = _one_line(reason)
+        model.status_reason = one_line(reason)
     session.flush()
     return model
 
@@ -215,280 +188,19 @@ def record_inferred_edge(session: Session, child: Revision, link: ParentLink) ->
     parent_id = _parent_model_id(session, inferred)
     existing = session.execute(
         select(_EDGE.c.id, _EDGE.c.position).where(
-            _EDGE.c.child_revision_id == _id(child),
+            _EDGE.c.child_revision_id == id_of(child),
             _EDGE.c.parent_model_id == parent_id,
             _EDGE.c.declared.is_(False),
         )
     ).first()
-    edge_id, position = existing if existing else (None, _next_position(session, _id(child)))
+    edge_id, position = existing if existing else (None, _next_position(session, id_of(child)))
     evidence: list[dict[str, Any]] = []
-    edge_id = _write_edge(session, _id(child), parent_id, inferred, position, edge_id, evidence)
+    edge_id = _write_edge(session, id_of(child), parent_id, inferred, position, edge_id, evidence)
     _insert_evidence(session, evidence)
     return _loaded(session, Edge, edge_id)
 
 
-def recorded_revision(session: Session, repo_id: str, sha: str) -> Revision | None:
-    """The fully processed (``ok``) revision ``sha`` of ``repo_id``, if recorded."""
-    return session.exec(
-        select(Revision)
-        .join(Model, col(Model.id) == col(Revision.model_id))
-        .where(
-            Model.repo_id == _node_id(repo_id),
-            Revision.sha == sha,
-            Revision.status == "ok",
-        )
-    ).first()
-
-
-def snapshot_from_revision(session: Session, revision: Revision) -> ModelSnapshot:
-    """Rebuild the snapshot ``revision`` was recorded from, declared parents included.
-
-    ``unchanged`` is set: the crawler uses this to skip re-reading a sha it has.
-    """
-    model = session.get(Model, revision.model_id)
-    if model is None:  # the foreign key makes this impossible short of a corrupt database
-        raise LookupError(f"revision {revision.id} has no model row")
-    parents = _declared_parents(session, revision)
-    return ModelSnapshot(
-        repo_id=model.repo_id,
-        source=model.source,
-        status=revision.status,
-        status_reason=revision.status_reason,
-        revision=revision.sha,
-        requested_revision=revision.requested_revision,
-        card=_card_from(revision.card, revision.declared_evaluations),
-        config=_build(ModelConfigSummary, revision.config),
-        mergekit=_merge_recipe_from(revision.mergekit),
-        adapter=_build(AdapterConfig, revision.adapter),
-        safetensors=_safetensors_from(revision.safetensors),
-        relation=revision.relation,
-        parents=parents,
-        tags=list(revision.tags or []),
-        files=list(revision.files or []),
-        has_gguf=revision.has_gguf,
-        pickle_only=revision.pickle_only,
-        created_at=revision.created_at,
-        last_modified=revision.last_modified,
-        hub_parameter_count=revision.hub_parameter_count,
-        warnings=list(revision.warnings or []),
-        unchanged=True,
-        stages=_recorded_stages(session, parents, revision.sha),
-    )
-
-
-def _recorded_stages(
-    session: Session, parents: list[ParentLink], sha: str, depth: int = 0
-) -> list[ModelSnapshot]:
-    """The intermediate models a recorded revision's recipe names, earliest first."""
-    stages: list[ModelSnapshot] = []
-    for link in parents:
-        if link.parent_kind != "intermediate" or depth > MAX_STAGE_DEPTH:
-            continue
-        revision = recorded_revision(session, link.parent, sha)
-        if revision is None:
-            continue
-        stage = snapshot_from_revision(session, revision)
-        stages.extend(_recorded_stages(session, stage.parents, sha, depth + 1))
-        stages.append(dataclasses.replace(stage, stages=[]))
-    return list({stage.repo_id: stage for stage in stages}.values())
-
-
-# -- the crawl log ----------------------------------------------------------------------------
-
-
-# Where a crawl runs, kept in its options: what tells a crawl that died from one still running.
-CRAWL_PROCESS_KEY = "process"
-
-
-def start_crawl(session: Session, roots: Iterable[str], options: Mapping[str, Any]) -> int:
-    """Open a crawl record (status ``running``) and return its id. Secrets are redacted.
-
-    The record names the process running it (host, pid, process start); crawls left
-    ``running`` by a process that is gone (killed mid-run) are marked ``interrupted`` first.
-    """
-    mark_stale_crawls(session)
-    recorded = _redact(options) | {CRAWL_PROCESS_KEY: this_process()}
-    crawl = Crawl(roots=[clean_text(str(root)) for root in roots], options=recorded)
-    session.add(crawl)
-    session.flush()
-    return _id(crawl)
-
-
-def this_process() -> dict[str, Any]:
-    """What identifies the running process: host, pid, and when it started."""
-    return {
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "started": _process_start(os.getpid()),
-    }
-
-
-def _process_start(pid: int) -> str | None:
-    """``boot id:start time`` of process ``pid`` (Linux /proc), None where not readable.
-
-    A pid is reused after its process exits, and restarts at 1 after a reboot: the pair
-    tells the process that opened a crawl from a later one given the same pid.
-    """
-    try:
-        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2 :].split()  # the name may hold spaces and parentheses
-    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
-
-
-def process_is_gone(process: Any) -> bool:
-    """Whether the process recorded by ``this_process`` has certainly ended.
-
-    Only a process of this host can be checked; one of another host, or a record without
-    a pid, is never taken for gone (a crawl still running elsewhere must not be marked).
-    """
-    if not can_check_process(process):
-        return False
-    pid, started = process["pid"], process.get("started")
-    if isinstance(started, str):
-        current = _process_start(pid)
-        if current is not None:
-            return current != started  # the pid now belongs to another process
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # PermissionError: it exists, under another user
-        return False
-    return False
-
-
-# A crawl logs a line per node it finishes, and no node takes near this long (its requests
-# have a 10-minute retry budget): a crawl of another host silent for this long is dead.
-SILENT_CRAWL_IS_STALE_AFTER = timedelta(hours=6)
-
-
-def mark_stale_crawls(session: Session, *, now: datetime | None = None) -> list[int]:
-    """Mark ``interrupted`` every crawl still ``running`` that has certainly stopped; their ids.
-
-    A crawl killed mid-run (SIGKILL, power loss) never closes its record. What it finished
-    is in the registry; its record says it was interrupted, and a line of its log says how
-    that was found: its process is gone (this host), or, where the process cannot be asked
-    (another host, a record without one), nothing was logged for
-    ``SILENT_CRAWL_IS_STALE_AFTER``.
-    """
-    now = now or utc_now()
-    marked: list[int] = []
-    for crawl in session.exec(select(Crawl).where(Crawl.status == "running")).all():
-        process = (crawl.options or {}).get(CRAWL_PROCESS_KEY)
-        where = (
-            f"process {process.get('pid')} on {process.get('host')}"
-            if isinstance(process, Mapping)
-            else "its process (not recorded)"
-        )
-        if process_is_gone(process):
-            why = f"{where} ended without closing this crawl (killed?)"
-        elif can_check_process(process):
-            continue  # it runs here, now
-        else:
-            last = _last_sign_of_life(session, crawl)
-            if now - last < SILENT_CRAWL_IS_STALE_AFTER:
-                continue
-            hours = SILENT_CRAWL_IS_STALE_AFTER.total_seconds() / 3600
-            why = (
-                f"{where} logged nothing since {last:%Y-%m-%d %H:%M} UTC (over {hours:g} h);"
-                " it cannot be asked from here, so it is taken to have stopped"
-            )
-        crawl.status = "interrupted"
-        marked.append(_id(crawl))
-        log_event(
-            session,
-            _id(crawl),
-            repo_id=None,
-            level="warning",
-            event="interrupted",
-            message=f"{why}; marked interrupted when the next crawl started",
-        )
-    if marked:
-        session.flush()
-    return marked
-
-
-def can_check_process(process: Any) -> bool:
-    """Whether ``process_is_gone`` can tell about ``process``: one of this host, with a pid."""
-    return (
-        isinstance(process, Mapping)
-        and process.get("host") == socket.gethostname()
-        and isinstance(process.get("pid"), int)
-        and not isinstance(process.get("pid"), bool)
-        and process.get("pid", 0) > 0
-    )
-
-
-def _last_sign_of_life(session: Session, crawl: Crawl) -> datetime:
-    """When ``crawl`` last logged a line, else when it started (UTC)."""
-    latest = session.exec(
-        select(func.max(CrawlEvent.at)).where(CrawlEvent.crawl_id == crawl.id)
-    ).one()
-    moments = [_as_utc(moment) for moment in (crawl.started_at, latest) if moment is not None]
-    return max(moments)
-
-
-def _as_utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
-
-
-def log_event(
-    session: Session,
-    crawl_id: int,
-    *,
-    repo_id: str | None,
-    level: str,
-    event: str,
-    message: str,
-    revision: str | None = None,
-) -> None:
-    """Append one line to a crawl's log."""
-    if level not in EVENT_LEVELS:
-        raise ValueError(f"event level {level!r} is not one of {', '.join(EVENT_LEVELS)}")
-    # A Core insert, not an ORM object: the crawl log gets a line per node and per problem,
-    # and building a model instance per line was most of a crawl's write time.
-    session.execute(
-        _INSERT_EVENT,
-        {
-            "crawl_id": crawl_id,
-            "repo_id": repo_id,
-            "revision": revision,
-            "level": level,
-            "event": event,
-            "message": _one_line(message) or "",
-            "at": utc_now(),
-        },
-    )
-
-
-def finish_crawl(
-    session: Session, crawl_id: int, status: str, nodes_ok: int, problems: int
-) -> None:
-    """Close a crawl record with how it ended."""
-    _check_status(status, CRAWL_STATUSES[1:])
-    crawl = session.get(Crawl, crawl_id)
-    if crawl is None:
-        raise ValueError(f"crawl {crawl_id} is not recorded")
-    crawl.status = status
-    crawl.nodes_ok = nodes_ok
-    crawl.problems = problems
-    crawl.finished_at = utc_now()
-    session.flush()
-
-
 # -- models and edges -------------------------------------------------------------------------
-
-
-def _node_id(raw: str) -> str:
-    """The stored node id: ``raw`` cleaned, and shortened (keeping it unique) if huge."""
-    text = clean_text(raw)
-    if len(text) <= MAX_NODE_ID_CHARS:
-        return text
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-    return f"{text[: MAX_NODE_ID_CHARS - 20]}…#{digest}"
 
 
 def _get_or_create_model(
@@ -499,14 +211,14 @@ def _get_or_create_model(
     status: str = "pending",
     reason: str | None = None,
 ) -> Model:
-    repo_id = _node_id(node_id)
+    repo_id = clean_node_id(node_id)
     model_id = _prefetch_models(session, [repo_id]).get(repo_id)
     model = session.get(Model, model_id) if model_id is not None else None
     if model is None:
         model = Model(repo_id=repo_id, source=source, status=status, status_reason=reason)
         session.add(model)
         session.flush()
-        _model_ids(session)[repo_id] = _id(model)
+        _model_ids(session)[repo_id] = id_of(model)
     return model
 
 
@@ -527,7 +239,7 @@ def _forget_model_ids(session: Session, previous_transaction: Any) -> None:
 def _prefetch_models(session: Session, node_ids: Iterable[str]) -> dict[str, int | None]:
     """Look up a node and its parents in one query instead of one query each."""
     known = _model_ids(session)
-    wanted = {_node_id(node_id) for node_id in node_ids}.difference(known)
+    wanted = {clean_node_id(node_id) for node_id in node_ids}.difference(known)
     if wanted:
         known.update(dict.fromkeys(wanted))
         if len(wanted) == 1:  # the usual case: the parents were looked up with earlier nodes
@@ -550,7 +262,7 @@ def _parent_model_id(session: Session, link: ParentLink) -> int:
     An existing row is never touched: naming a crawled model as a parent says nothing new
     about it.
     """
-    repo_id = _node_id(link.parent)
+    repo_id = clean_node_id(link.parent)
     model_id = _prefetch_models(session, [repo_id]).get(repo_id)
     if model_id is not None:
         return model_id
@@ -672,55 +384,6 @@ def _next_position(session: Session, revision_id: int) -> int:
     return max(positions, default=-1) + 1
 
 
-def _declared_parents(session: Session, revision: Revision) -> list[ParentLink]:
-    rows = session.exec(
-        select(Edge, Model.repo_id)
-        .join(Model, col(Model.id) == col(Edge.parent_model_id))
-        .where(Edge.child_revision_id == _id(revision), col(Edge.declared).is_(True))
-        .order_by(col(Edge.position), col(Edge.id))
-    ).all()
-    return [edge_to_link(session, edge, parent) for edge, parent in rows]
-
-
-def edge_to_link(session: Session, edge: Edge, parent_repo_id: str) -> ParentLink:
-    """The ``ParentLink`` an edge row was written from, evidence included."""
-    evidence = [Evidence.from_dict(row.model_dump()) for row in edge_evidence(session, _id(edge))]
-    return ParentLink(
-        parent=parent_repo_id,
-        parent_kind=edge.parent_kind,  # type: ignore[arg-type]
-        relation=edge.relation,
-        declared=edge.declared,
-        revision=edge.parent_revision,
-        lora=edge.lora,
-        evidence=evidence,
-        merge_method=edge.merge_method,
-        role=edge.role,
-        weight=edge.weight,
-        density=edge.density,
-        t=edge.t,
-        parameters=dict(edge.parameters or {}),
-        confidence=edge.confidence,
-        candidate=next(
-            (
-                e.value.partition("@")[0]
-                for e in evidence
-                if e.source == "reference.candidate" and e.value
-            ),
-            None,
-        ),
-    )
-
-
-def edge_evidence(session: Session, edge_id: int) -> list[EdgeEvidence]:
-    return list(
-        session.exec(
-            select(EdgeEvidence)
-            .where(EdgeEvidence.edge_id == edge_id)
-            .order_by(col(EdgeEvidence.position), col(EdgeEvidence.id))
-        ).all()
-    )
-
-
 # -- revision content -------------------------------------------------------------------------
 
 
@@ -732,7 +395,7 @@ def _revision_values(
     return {
         "requested_revision": snapshot.requested_revision,
         "status": snapshot.status,
-        "status_reason": _one_line(snapshot.status_reason),
+        "status_reason": one_line(snapshot.status_reason),
         "architecture": snapshot.architecture,
         "model_type": snapshot.config.model_type if snapshot.config else None,
         "parameter_count": snapshot.parameter_count,
@@ -751,7 +414,7 @@ def _revision_values(
         "adapter": _as_dict(snapshot.adapter),
         "safetensors": _safetensors_dict(snapshot.safetensors),
         "files": list(snapshot.files),
-        "warnings": [_one_line(w) or "" for w in snapshot.warnings],
+        "warnings": [one_line(w) or "" for w in snapshot.warnings],
         "created_at": _aware(snapshot.created_at),
         "last_modified": _aware(snapshot.last_modified),
         "crawled_at": now,
@@ -786,85 +449,7 @@ def _safetensors_dict(summary: SafetensorsSummary | None) -> dict[str, Any] | No
     return data
 
 
-Record = TypeVar("Record")
-
-
-def _build(cls: type[Record], data: Mapping[str, Any] | None) -> Record | None:
-    """``cls`` from a stored dict; keys this version does not know are ignored."""
-    if data is None:
-        return None
-    known = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    return cls(**{key: value for key, value in data.items() if key in known})
-
-
-def _card_from(
-    data: Mapping[str, Any] | None, evaluations: list[dict[str, Any]] | None
-) -> CardMetadata | None:
-    card = _build(CardMetadata, data)
-    if card is not None:
-        card.evaluations = [
-            built for e in evaluations or [] if (built := _build(DeclaredEvaluation, e))
-        ]
-    return card
-
-
-def _merge_recipe_from(data: Mapping[str, Any] | None) -> MergeRecipe | None:
-    recipe = _build(MergeRecipe, data)
-    if recipe is not None:
-        recipe.models = [
-            entry
-            for item in recipe.models
-            if (entry := _build(MergeModelEntry, item)) is not None  # type: ignore[arg-type]
-        ]
-    return recipe
-
-
-def _safetensors_from(data: Mapping[str, Any] | None) -> SafetensorsSummary | None:
-    if data is None:
-        return None
-    tensors = {
-        name: TensorInfo(
-            dtype=info["dtype"],
-            shape=tuple(info["shape"]),
-            file=info["file"],
-            data_offsets=tuple(info.get("data_offsets") or (0, 0)),  # type: ignore[arg-type]
-        )
-        for name, info in (data.get("tensors") or {}).items()
-    }
-    return SafetensorsSummary(
-        files=list(data.get("files") or []),
-        tensors=tensors,
-        metadata=dict(data.get("metadata") or {}),
-    )
-
-
 # -- small helpers ----------------------------------------------------------------------------
-
-
-def _check_status(status: str, allowed: tuple[str, ...]) -> None:
-    if status not in allowed:
-        raise ValueError(f"status {status!r} is not one of {', '.join(allowed)}")
-
-
-def _one_line(text: str | None) -> str | None:
-    if text is None:
-        return None
-    line = " ".join(_HF_TOKEN.sub("hf_***", clean_text(text)).split())
-    return line[:MAX_MESSAGE_CHARS]
-
-
-def _redact(value: Any) -> Any:
-    """``value`` as JSON with secrets gone: tokens are never written to the registry."""
-    if isinstance(value, Mapping):
-        return {
-            str(key): "***" if _SECRET_KEY.search(str(key)) else _redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, (list, tuple)):
-        return [_redact(item) for item in value]
-    if isinstance(value, str):
-        return _HF_TOKEN.sub("hf_***", value)
-    return json_safe(value)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -911,10 +496,3 @@ def _loaded(session: Session, cls: type[TableRow], row_id: int) -> TableRow:
     if row is None:  # written in this transaction, so only a corrupt database gets here
         raise LookupError(f"{cls.__name__} {row_id} is not recorded")
     return row
-
-
-def _id(row: Model | Revision | Edge | Crawl) -> int:
-    """A flushed row's id (typed as int, not int | None)."""
-    if row.id is None:
-        raise RuntimeError(f"{type(row).__name__} row has no id; flush first")
-    return row.id

@@ -61,12 +61,12 @@ from registry import (
     snapshot_from_revision,
     start_crawl,
 )
-from registry.database import MIGRATIONS
-from registry.store import (
+from registry.crawls import (
     SILENT_CRAWL_IS_STALE_AFTER,
     mark_stale_crawls,
     this_process,
 )
+from registry.database import MIGRATIONS
 from registry.tables import Crawl
 from tests.support.databases import BACKENDS, registry_database
 
@@ -935,7 +935,7 @@ def test_crawl_log_records_runs_without_secrets(reg: Registry) -> None:
 _OPEN_A_CRAWL_AND_HANG = """
 import sys, time
 from registry.database import Registry
-from registry.store import start_crawl
+from registry.crawls import start_crawl
 with Registry.open(sys.argv[1]) as reg:
     with reg.session() as session:
         crawl_id = start_crawl(session, ["org/a"], {"depth": 1})

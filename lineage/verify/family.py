@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 from lineage.fingerprint.record import Fingerprint
 from lineage.records import ModelSnapshot
 from registry import queries
-from registry.store import snapshot_from_revision
+from registry.snapshots import snapshot_from_revision
 from registry.tables import Model, Revision
 from registry.weights import fingerprinted_heads, load_fingerprint
 
