@@ -226,12 +226,17 @@ def _model_ids(session: Session) -> dict[str, int | None]:
     """Model ids already looked up in this session (``None``: known to have no row).
 
     Lives in ``Session.info``; a rollback (a savepoint's too) empties it, since the rows it
-    names may have gone with the rolled-back work.
+    names may have gone with the rolled-back work. The listener that empties it is attached
+    to this session only, when the session first keeps ids: never to every ``Session``.
     """
-    return session.info.setdefault(_MODEL_IDS_KEY, {})
+    known = session.info.get(_MODEL_IDS_KEY)
+    if known is None:
+        known = session.info[_MODEL_IDS_KEY] = {}
+        if not event.contains(session, "after_soft_rollback", _forget_model_ids):
+            event.listen(session, "after_soft_rollback", _forget_model_ids)
+    return known
 
 
-@event.listens_for(Session, "after_soft_rollback")
 def _forget_model_ids(session: Session, previous_transaction: Any) -> None:
     session.info.pop(_MODEL_IDS_KEY, None)
 

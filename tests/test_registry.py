@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 import registry.queries
+import registry.store
 from lineage.records import (
     AdapterConfig,
     CardMetadata,
@@ -359,6 +360,33 @@ def test_readers_in_other_threads_see_committed_state_while_a_write_is_open(reg:
         assert not reader.is_alive()
     read()
     assert seen == [[("org/base", 1)], [("org/new-base", 1)]]
+
+
+def test_a_rolled_back_savepoint_forgets_the_model_ids_it_looked_up(reg: Registry) -> None:
+    # The writer keeps the model ids it looked up in the session; rows inserted inside a
+    # savepoint that is rolled back must not be taken for recorded afterwards.
+    with reg.session() as session:
+        savepoint = session.begin_nested()
+        record_snapshot(session, snap("org/child", parents=[link("org/base")]))
+        savepoint.rollback()
+        record_snapshot(session, snap("org/child", parents=[link("org/base")]))
+    with reg.session(write=False) as session:
+        assert [m.repo_id for m in list_models(session)] == ["org/base", "org/child"]
+        assert ancestors(session, "org/child") == [("org/base", 1)]
+
+
+def test_only_the_writers_sessions_get_the_rollback_listener(reg: Registry) -> None:
+    # The listener is attached to the sessions that keep model ids, never to every Session
+    # of the process (that would reach other libraries' sessions too).
+    forget = registry.store._forget_model_ids
+    assert not sa.event.contains(Session, "after_soft_rollback", forget)
+    with Session(reg.engine) as plain:
+        plain.exec(select(Crawl)).all()
+        assert not sa.event.contains(plain, "after_soft_rollback", forget)
+    with reg.session() as session:
+        record_snapshot(session, snap("org/child"))
+        assert sa.event.contains(session, "after_soft_rollback", forget)
+    assert not sa.event.contains(Session, "after_soft_rollback", forget)
 
 
 # -- snapshots --------------------------------------------------------------------------------
