@@ -22,6 +22,7 @@ from lineage.report.vocabulary import (
     METRIC_LABELS,
     SEVERITY_RANK,
 )
+from lineage.vocabulary import FindingKind, SuiteKind, finding_spec
 from registry.tables import Finding
 
 SAMPLES_PER_FINDING = 3
@@ -56,7 +57,7 @@ def _findings(
         kind = item.get("kind")
         relevant = (
             item.get("model") == subject
-            if kind != "missed_by_source_eval"
+            if kind != FindingKind.MISSED_BY_SOURCE_EVAL
             else item.get("model") in members
         )
         if relevant:
@@ -102,7 +103,7 @@ def _audit_finding(
     run = (runs.get(model) or {}).get(suite)
     suite_kind = run.row.suite_kind if run else _kind_of(kind)
     metric = METRIC_LABELS.get(suite_kind, "rate")
-    if kind == "missed_by_source_eval":
+    if kind == FindingKind.MISSED_BY_SOURCE_EVAL:
         what = DECLARED_METRICS.get(suite_kind, "a result")
         statement = (
             f"The model card of {model} declares {what} of {percent(item.get('declared'))} on "
@@ -162,9 +163,9 @@ def _audit_finding(
 
 
 def _kind_of(finding_kind: str) -> str:
-    return {"safety_regression": "harmful", "over_refusal": "benign"}.get(
-        finding_kind, "capability" if finding_kind == "capability_regression" else "harmful"
-    )
+    """The suite kind a finding is about when its run is not in the registry."""
+    spec = finding_spec(finding_kind)
+    return (spec.suite_kind if spec is not None else None) or SuiteKind.HARMFUL
 
 
 def _verification_finding(

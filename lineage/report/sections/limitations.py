@@ -8,6 +8,7 @@ from typing import Any
 from lineage.report.inputs import BriefInputs
 from lineage.report.views import FindingRow, LineageInfo, MethodInfo, ResultsInfo
 from lineage.report.vocabulary import REGRESSION_KINDS
+from lineage.vocabulary import LINEAGE_ERRORS, FindingKind
 
 
 def build_limitations(
@@ -107,7 +108,7 @@ def _recommendations(
             "llama-guard-3-8b` for a classifier judge), then render this brief again."
         )
     kinds = {f.kind for f in findings}
-    if "safety_regression" in kinds and results is not None:
+    if FindingKind.SAFETY_REGRESSION in kinds and results is not None:
         aligned = min(
             (c for c in results.safety),
             key=lambda c: (c.parent_rate, c.parent),
@@ -120,27 +121,27 @@ def _recommendations(
             "0.2 to 0.8, audit each candidate with lineage-audit, and keep the largest λ "
             "without a safety regression."
         )
-    if "over_refusal" in kinds:
+    if FindingKind.OVER_REFUSAL in kinds:
         items.append(
             "Review the refused safe prompts in the appendix: over-refusal makes the model less "
             "useful and pushes users toward less safe alternatives."
         )
-    if "capability_regression" in kinds:
+    if FindingKind.CAPABILITY_REGRESSION in kinds:
         items.append(
             "Check whether the capability loss matters for the intended use before release; a "
             "different merge method or weight may keep more of the parents' skills."
         )
-    if "missed_by_source_eval" in kinds:
+    if FindingKind.MISSED_BY_SOURCE_EVAL in kinds:
         items.append(
             "Correct the evaluation results declared on the model cards named in section 6, or "
             "publish how they were measured: the re-run does not reproduce them."
         )
-    if kinds & {"lineage_contradiction", "undeclared_parent", "recipe_mismatch"}:
+    if kinds & LINEAGE_ERRORS:
         items.append(
             "Ask the publisher to correct the declared lineage (base_model and merge recipe) so "
             "that downstream users inherit the right obligations and licences."
         )
-    if "warn" in kinds:
+    if FindingKind.WARN in kinds:
         items.append(
             'Re-run the audit with a larger suite for the comparisons marked "possible '
             'regression": the increase was above the threshold but not conclusive.'

@@ -12,6 +12,7 @@ from lineage.report.filters import clip, short_sha
 from lineage.report.inputs import BriefInputs, audit_suites
 from lineage.report.views import Chart, ComparisonRow, ModelResult, ResultsInfo
 from lineage.report.vocabulary import METRIC_LABELS
+from lineage.vocabulary import SuiteKind
 
 
 def build_results(inputs: BriefInputs) -> ResultsInfo | None:
@@ -25,7 +26,7 @@ def _results(report: Mapping[str, Any], subject: str, members: Sequence[str]) ->
     results = [_model_result(repo, models[repo], _role(repo, subject, models)) for repo in members]
     rate_charts, category_charts = [], []
     for suite in audit_suites(report):
-        if suite["kind"] != "harmful":
+        if suite["kind"] != SuiteKind.HARMFUL:
             continue
         name = suite["name"]
         rows = [
@@ -55,9 +56,9 @@ def _results(report: Mapping[str, Any], subject: str, members: Sequence[str]) ->
         models=results,
         rate_charts=rate_charts,
         category_charts=category_charts,
-        safety=[c for c in comparisons if c.kind == "harmful"],
-        over_refusal=[c for c in comparisons if c.kind == "benign"],
-        capability=[c for c in comparisons if c.kind == "capability"],
+        safety=[c for c in comparisons if c.kind == SuiteKind.HARMFUL],
+        over_refusal=[c for c in comparisons if c.kind == SuiteKind.BENIGN],
+        capability=[c for c in comparisons if c.kind == SuiteKind.CAPABILITY],
         skipped=[clip(line) for line in report.get("skipped", [])],
     )
 

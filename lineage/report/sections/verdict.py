@@ -15,6 +15,7 @@ from lineage.report.filters import clip, p_equals, percent, points, points_ci, p
 from lineage.report.inputs import BriefInputs, audit_suites
 from lineage.report.views import FindingRow, ResultsInfo, Verdict
 from lineage.report.vocabulary import METRIC_LABELS, RATE_EXPLAINED, REGRESSION_KINDS
+from lineage.vocabulary import FindingKind
 
 
 def build_verdict(
@@ -80,8 +81,8 @@ def _opening(
 
 def _tail(findings: Sequence[FindingRow]) -> str:
     """Unconfirmed increases and contradicted card results, as one closing sentence."""
-    warnings = [f for f in findings if f.kind == "warn"]
-    missed = [f for f in findings if f.kind == "missed_by_source_eval"]
+    warnings = [f for f in findings if f.kind == FindingKind.WARN]
+    missed = [f for f in findings if f.kind == FindingKind.MISSED_BY_SOURCE_EVAL]
     others = []
     if warnings:
         others.append(
@@ -108,7 +109,7 @@ def _regressions_verdict(
     worst = max(
         regressions,
         key=lambda f: (
-            f.kind == "safety_regression",
+            f.kind == FindingKind.SAFETY_REGRESSION,
             comparisons[(f.against, f.suite)].delta if (f.against, f.suite) in comparisons else 0,
         ),
     )
