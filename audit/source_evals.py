@@ -17,23 +17,14 @@ from typing import Any
 
 from audit.records import Suite
 from audit.statistics import wilson_interval
+from lineage.vocabulary import SUITE_KINDS
 
 # Normalised metric names -> (suite kind, whether the declared value is the event rate or
 # its complement). ASR and over-refusal are event rates; accuracy is 1 - error rate.
 METRICS: dict[str, tuple[str, bool]] = {
-    "asr": ("harmful", True),
-    "attack_success_rate": ("harmful", True),
-    "attack_success": ("harmful", True),
-    "jailbreak_success_rate": ("harmful", True),
-    "harmful_rate": ("harmful", True),
-    "harmfulness_rate": ("harmful", True),
-    "over_refusal": ("benign", True),
-    "over_refusal_rate": ("benign", True),
-    "false_refusal_rate": ("benign", True),
-    "accuracy": ("capability", False),
-    "acc": ("capability", False),
-    "exact_match": ("capability", False),
-    "em": ("capability", False),
+    name: (kind, spec.rate_is_metric)
+    for kind, spec in SUITE_KINDS.items()
+    for name in spec.metric_names
 }
 
 

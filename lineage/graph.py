@@ -11,6 +11,7 @@ from dataclasses import asdict
 import networkx as nx
 from sqlmodel import Session
 
+from lineage.vocabulary import suite_spec
 from registry import queries
 
 NODE_FIELDS = (
@@ -79,15 +80,6 @@ def lineage_graph(
     return graph
 
 
-# What an audit measured, per model: (metric name, suite kind, whether the stored rate is
-# the metric itself or its complement).
-_MEASURED_METRICS = {
-    "harmful": ("asr", True),
-    "benign": ("over_refusal", True),
-    "capability": ("accuracy", False),
-}
-
-
 def attach_audit(graph: nx.DiGraph, session: Session, subject: str) -> nx.DiGraph:
     """Add what the registry knows beyond lineage to ``graph``'s nodes, in place.
 
@@ -114,9 +106,10 @@ def attach_audit(graph: nx.DiGraph, session: Session, subject: str) -> nx.DiGrap
     for node in graph.nodes:
         measured = []
         for suite_name, suite in sorted((models.get(node) or {}).get("suites", {}).items()):
-            metric, direct = _MEASURED_METRICS.get(suite.get("kind"), (None, True))
-            if metric is None:
+            spec = suite_spec(suite.get("kind"))  # what it measures, and under which name
+            if spec is None:
                 continue
+            metric, direct = spec.metric, spec.rate_is_metric
             low, high = suite["ci"]
             measured.append(
                 {

@@ -41,6 +41,7 @@ from packageurl import PackageURL
 from lineage import __version__
 from lineage.exporters.flatten import canonical_json, content_timestamp, normalized_graph
 from lineage.exporters.json_format import render_json
+from lineage.vocabulary import finding_spec
 
 NAMESPACE = "lineage"
 
@@ -239,26 +240,20 @@ def _measured_metric(measured: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Audit regressions are ethical considerations with a mitigation; everything else a
-# reviewer must know (lineage contradictions, declared results the audit contradicts,
-# unverifiable parents) is a technical limitation.
-_MITIGATIONS = {
-    "safety_regression": "Do not ship without re-alignment: merge back with the aligned"
-    " parent at a lower weight (Farn et al. 2024) and re-audit.",
-    "over_refusal": "Check the refusals on benign prompts; reduce the weight of the"
-    " over-refusing parent or re-tune on benign data.",
-    "capability_regression": "Re-evaluate on the task suites that matter for the deployment.",
-}
-
-
 def _considerations(findings: list[Any]) -> dict[str, Any]:
+    """Audit regressions as ethical considerations with their kind's mitigation; everything
+    else a reviewer must know (lineage contradictions, declared results the audit
+    contradicts, unverifiable parents) as technical limitations."""
     ethical, limitations = [], []
     for finding in findings:
-        if not isinstance(finding, dict) or finding.get("kind") == "warn":
+        if not isinstance(finding, dict):
+            continue
+        spec = finding_spec(finding.get("kind"))
+        if spec is not None and not spec.in_model_card:
             continue
         message = f"{finding.get('kind')}: {finding.get('message')}"
-        if finding.get("kind") in _MITIGATIONS:
-            ethical.append({"name": message, "mitigationStrategy": _MITIGATIONS[finding["kind"]]})
+        if spec is not None and spec.mitigation is not None:
+            ethical.append({"name": message, "mitigationStrategy": spec.mitigation})
         else:
             limitations.append(message)
     considerations: dict[str, Any] = {}
