@@ -1,4 +1,4 @@
-"""Fingerprints, findings and verify reports in the registry: save, load, search.
+"""Fingerprints, inferred edges and verify reports in the registry: save, load, search.
 
 >>> with registry.session() as session:
 ...     save_fingerprint(session, revision, fingerprint)
@@ -14,30 +14,22 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from lineage.fingerprint.record import Fingerprint as FingerprintRecord
+
+# Findings moved to registry.findings; these callers still import them from here:
+# audit/auditor.py, lineage/verify/verifier.py, lineage/graph.py, lineage/report/inputs.py.
+from registry.findings import FINDING_SEVERITIES as FINDING_SEVERITIES
+from registry.findings import FindingRecord as FindingRecord
+from registry.findings import findings_for as findings_for
+from registry.findings import replace_findings as replace_findings
 from registry.tables import (
     Edge,
     EdgeEvidence,
-    Finding,
     Fingerprint,
     Model,
     Revision,
     Verification,
-    json_safe,
     utc_now,
 )
-
-FINDING_SEVERITIES: tuple[str, ...] = ("info", "warning", "high")
-
-
-@dataclass(frozen=True)
-class FindingRecord:
-    """A finding before it is stored: what a stage hands to ``replace_findings``."""
-
-    kind: str
-    message: str
-    severity: str = "warning"
-    related_repo_id: str | None = None
-    details: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,51 +104,6 @@ def fingerprinted_heads(session: Session, signature: str, method: str) -> list[F
         .order_by(col(Model.repo_id))
     ).all()
     return [FingerprintedHead(repo_id, sha, revision_id) for repo_id, sha, revision_id in rows]
-
-
-def replace_findings(
-    session: Session,
-    revision: Revision,
-    stage: str,
-    findings: Iterable[FindingRecord],
-    *,
-    method: str | None = None,
-) -> list[Finding]:
-    """Replace what ``stage`` found about ``revision`` (other stages' findings stay)."""
-    session.exec(
-        delete(Finding).where(col(Finding.revision_id) == revision.id, col(Finding.stage) == stage)
-    )
-    rows = []
-    for finding in findings:
-        if finding.severity not in FINDING_SEVERITIES:
-            raise ValueError(f"finding severity {finding.severity!r} not in {FINDING_SEVERITIES}")
-        row = Finding(
-            revision_id=revision.id,
-            stage=stage,
-            kind=finding.kind,
-            severity=finding.severity,
-            related_repo_id=finding.related_repo_id,
-            message=finding.message.replace("\n", " "),
-            details=json_safe(finding.details or {}),
-            method=method,
-        )
-        session.add(row)
-        rows.append(row)
-    session.flush()
-    return rows
-
-
-def findings_for(session: Session, repo_id: str, *, stage: str | None = None) -> list[Finding]:
-    """The findings recorded about the head revision of ``repo_id``."""
-    query = (
-        select(Finding)
-        .join(Model, col(Model.head_revision_id) == col(Finding.revision_id))
-        .where(Model.repo_id == repo_id)
-        .order_by(col(Finding.id))
-    )
-    if stage is not None:
-        query = query.where(Finding.stage == stage)
-    return list(session.exec(query).all())
 
 
 def replace_inferred_edges(session: Session, revision: Revision, links: Iterable[Any]) -> None:

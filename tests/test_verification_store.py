@@ -20,8 +20,8 @@ from lineage.verify import FORMAT_VERSION, VerifyReport, latest_verification, ve
 from lineage.verify.report import MergeEstimate
 from lineage.verify.stored import save_verification
 from registry.database import SCHEMA_VERSION, Registry
+from registry.findings import findings_for
 from registry.tables import Revision, Verification
-from registry.weights import findings_for
 from tests.support.databases import BACKENDS, registry_database
 from tests.support.weight_zoo import WeightZoo
 

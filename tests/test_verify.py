@@ -25,8 +25,8 @@ from lineage.sources.local import LocalSource
 from lineage.verify import NotVerifiableError, VerifyReport, verify
 from registry import queries
 from registry.database import Registry
+from registry.findings import findings_for
 from registry.tables import Edge, Fingerprint
-from registry.weights import findings_for
 from testkit.hub_server import FakeHub
 from tests.support.weight_zoo import WeightZoo
 

@@ -1,0 +1,76 @@
+"""What the stages found about a revision, in the registry: replace a stage's, read them back.
+
+>>> with registry.session() as session:
+...     replace_findings(session, revision, "verify", report.findings, method=METHOD_VERSION)
+...     findings_for(session, "org/merged-model", stage="verify")
+
+Each stage replaces only its own findings of a revision; the others' stay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, delete, select
+
+from registry.tables import Finding, Model, Revision, json_safe
+
+FINDING_SEVERITIES: tuple[str, ...] = ("info", "warning", "high")
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A finding before it is stored: what a stage hands to ``replace_findings``."""
+
+    kind: str
+    message: str
+    severity: str = "warning"
+    related_repo_id: str | None = None
+    details: dict[str, Any] | None = None
+
+
+def replace_findings(
+    session: Session,
+    revision: Revision,
+    stage: str,
+    findings: Iterable[FindingRecord],
+    *,
+    method: str | None = None,
+) -> list[Finding]:
+    """Replace what ``stage`` found about ``revision`` (other stages' findings stay)."""
+    session.exec(
+        delete(Finding).where(col(Finding.revision_id) == revision.id, col(Finding.stage) == stage)
+    )
+    rows = []
+    for finding in findings:
+        if finding.severity not in FINDING_SEVERITIES:
+            raise ValueError(f"finding severity {finding.severity!r} not in {FINDING_SEVERITIES}")
+        row = Finding(
+            revision_id=revision.id,
+            stage=stage,
+            kind=finding.kind,
+            severity=finding.severity,
+            related_repo_id=finding.related_repo_id,
+            message=finding.message.replace("\n", " "),
+            details=json_safe(finding.details or {}),
+            method=method,
+        )
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows
+
+
+def findings_for(session: Session, repo_id: str, *, stage: str | None = None) -> list[Finding]:
+    """The findings recorded about the head revision of ``repo_id``."""
+    query = (
+        select(Finding)
+        .join(Model, col(Model.head_revision_id) == col(Finding.revision_id))
+        .where(Model.repo_id == repo_id)
+        .order_by(col(Finding.id))
+    )
+    if stage is not None:
+        query = query.where(Finding.stage == stage)
+    return list(session.exec(query).all())
