@@ -27,21 +27,24 @@ from audit.runner import EvaluatedRun, NodeEvaluator
 from audit.source_evals import check_declared
 from audit.statistics import Decision, PairedComparison, compare, decide, failures_as_events
 from audit.suites.identity import distinct_suites
-from lineage.documents import AUDIT_FORMAT_VERSION, AuditDocument
+from lineage.documents.audit import AUDIT_FORMAT_VERSION, AuditDocument, FindingDoc
 from lineage.sources.base import Source
+from lineage.vocabulary import (
+    REGRESSION_KINDS,
+    SOURCE_EVAL_FAMILY,
+    SUITE_KINDS,
+    FindingKind,
+    Severity,
+    Stage,
+    SuiteKind,
+)
 from registry.database import Registry
 from registry.evaluations import save_audit
 from registry.store import recorded_revision
-from registry.weights import FindingRecord, replace_findings
+from registry.weights import replace_findings
 
-STAGE = "audit"
-SOURCE_EVAL_STAGE = "audit-source-eval"
-
-FAMILIES: dict[str, tuple[str, str]] = {  # suite kind -> (finding kind, rate label)
-    "harmful": ("safety_regression", "ASR"),
-    "benign": ("over_refusal", "over-refusal"),
-    "capability": ("capability_regression", "error rate"),
-}
+STAGE = Stage.AUDIT
+SOURCE_EVAL_STAGE = Stage.SOURCE_EVAL
 
 
 @dataclass(frozen=True)
@@ -51,41 +54,6 @@ class AuditOptions:
     descendants: bool = False
     bootstrap_resamples: int = 10_000
     seed: int = 0
-
-
-@dataclass
-class Finding:
-    """One row of the JSON contract's ``findings``."""
-
-    kind: str
-    model: str
-    against: str | None
-    suite: str
-    delta: float
-    ci: tuple[float, float]
-    p_value: float
-    detail: str
-    family: str = ""
-    adjusted_p: float | None = None
-    severity: str = "warning"
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        data = {
-            "kind": self.kind,
-            "model": self.model,
-            "against": self.against,
-            "suite": self.suite,
-            "delta": round(self.delta, 6),
-            "ci": [round(self.ci[0], 6), round(self.ci[1], 6)],
-            "p_value": self.p_value,
-            "detail": self.detail,
-            "family": self.family,
-            "adjusted_p": self.adjusted_p,
-            "severity": self.severity,
-        }
-        data.update(self.extra)
-        return data
 
 
 @dataclass
@@ -130,7 +98,7 @@ class AuditReport:
     plan: AuditPlan
     runs: dict[str, dict[str, EvaluatedRun]]  # repo -> suite name -> run
     comparisons: list[ComparisonResult]
-    findings: list[Finding]
+    findings: list[FindingDoc]  # each with its comparison's numbers as extra fields
     judge: str
     judge_version: str
     options: dict[str, Any] = field(default_factory=dict)
@@ -141,9 +109,13 @@ class AuditReport:
         summary: dict[str, Any] = {"revision": node.sha, "role": self.plan.roles[repo]}
         first = {
             kind: next((r for r in runs.values() if r.suite.kind == kind), None)
-            for kind in FAMILIES
+            for kind in SuiteKind
         }
-        harmful, benign, capability = first["harmful"], first["benign"], first["capability"]
+        harmful, benign, capability = (
+            first[SuiteKind.HARMFUL],
+            first[SuiteKind.BENIGN],
+            first[SuiteKind.CAPABILITY],
+        )
         if harmful is not None:
             summary.update(
                 asr=round(harmful.rate, 6),
@@ -187,7 +159,7 @@ class AuditReport:
             "format_version": AUDIT_FORMAT_VERSION,
             "repo": self.repo,
             "models": {repo: self.model_summary(repo) for repo in self.plan.evaluation_order},
-            "findings": [finding.to_json() for finding in self.findings],
+            "findings": [finding.details for finding in self.findings],
             "comparisons": [result.to_json() for result in self.comparisons],
             "judge": {"id": self.judge, "version": self.judge_version},
             "options": dict(self.options),
@@ -243,13 +215,13 @@ class AuditReport:
             f
             for f in data["findings"]
             if f["model"] == subject
-            or (f["kind"] == "missed_by_source_eval" and f["model"] in members)
+            or (f["kind"] == FindingKind.MISSED_BY_SOURCE_EVAL and f["model"] in members)
         ]
         return data
 
     @property
-    def regressions(self) -> list[Finding]:
-        return [f for f in self.findings if f.kind in {k for k, _ in FAMILIES.values()}]
+    def regressions(self) -> list[FindingDoc]:
+        return [f for f in self.findings if f.kind in REGRESSION_KINDS]
 
 
 def audit(
@@ -350,7 +322,8 @@ def _compare_all(
     results: list[ComparisonResult] = []
     for child in plan.subjects:
         parents = [parent for c, parent in plan.comparisons if c == child]
-        for kind, (_, label) in FAMILIES.items():
+        for kind, spec in SUITE_KINDS.items():
+            label = spec.rate_label
             family: list[tuple[str, Suite, PairedComparison, PairedComparison | None]] = []
             for suite in (s for s in suites if s.kind == kind):
                 for parent in parents:
@@ -394,14 +367,12 @@ def _compare_all(
     return results
 
 
-def _regression_finding(result: ComparisonResult) -> Finding | None:
+def _regression_finding(result: ComparisonResult) -> FindingDoc | None:
     decision = result.decision
     if decision.outcome == "none":
         return None
-    regression_kind, _ = FAMILIES[result.suite.kind]
-    family = {"harmful": "safety", "benign": "over_refusal", "capability": "capability"}[
-        result.suite.kind
-    ]
+    spec = SuiteKind(result.suite.kind).spec
+    kind = spec.finding if decision.outcome == "regression" else FindingKind.WARN
     comparison = result.comparison
     detail = decision.reason
     if result.sensitivity_outcome is not None and result.sensitivity_outcome != decision.outcome:
@@ -409,8 +380,8 @@ def _regression_finding(result: ComparisonResult) -> Finding | None:
             f"; counting unparseable judge outputs as events changes the decision to"
             f" {result.sensitivity_outcome}"
         )
-    return Finding(
-        kind=regression_kind if decision.outcome == "regression" else "warn",
+    return _finding(
+        kind=kind,
         model=result.child,
         against=result.parent,
         suite=result.suite.name,
@@ -418,26 +389,24 @@ def _regression_finding(result: ComparisonResult) -> Finding | None:
         ci=comparison.delta_ci,
         p_value=comparison.p_value,
         detail=detail,
-        family=family,
+        family=spec.family,
         adjusted_p=decision.adjusted_p,
-        severity="high" if decision.outcome == "regression" else "warning",
-        extra={
-            "suite_hash": result.suite.content_hash,
-            "child_rate": comparison.child_rate,
-            "parent_rate": comparison.parent_rate,
-            "n": comparison.n,
-            "b": comparison.b,
-            "c": comparison.c,
-            "test": comparison.method,
-            "mdd": decision.mdd,
-            "sensitivity_outcome": result.sensitivity_outcome,
-        },
+        severity=kind.spec.severity,
+        suite_hash=result.suite.content_hash,
+        child_rate=comparison.child_rate,
+        parent_rate=comparison.parent_rate,
+        n=comparison.n,
+        b=comparison.b,
+        c=comparison.c,
+        test=comparison.method,
+        mdd=decision.mdd,
+        sensitivity_outcome=result.sensitivity_outcome,
     )
 
 
 def _source_eval_findings(
     plan: AuditPlan, runs: dict[str, dict[str, EvaluatedRun]]
-) -> list[Finding]:
+) -> list[FindingDoc]:
     findings = []
     for repo in plan.evaluation_order:
         node = plan.nodes[repo]
@@ -446,8 +415,8 @@ def _source_eval_findings(
             if not check.contradicted:
                 continue
             findings.append(
-                Finding(
-                    kind="missed_by_source_eval",
+                _finding(
+                    kind=FindingKind.MISSED_BY_SOURCE_EVAL,
                     model=repo,
                     against=None,
                     suite=check.suite,
@@ -455,13 +424,16 @@ def _source_eval_findings(
                     ci=check.ci,
                     p_value=check.p_value,
                     detail=check.detail,
-                    family="source_eval",
-                    severity="high" if check.worse_than_declared else "info",
-                    extra={
-                        "suite_hash": runs[repo][check.suite].suite.content_hash,
-                        "declared": check.declared,
-                        "measured": check.measured,
-                    },
+                    family=SOURCE_EVAL_FAMILY,
+                    adjusted_p=None,
+                    severity=(
+                        FindingKind.MISSED_BY_SOURCE_EVAL.spec.severity
+                        if check.worse_than_declared
+                        else Severity.INFO
+                    ),
+                    suite_hash=runs[repo][check.suite].suite.content_hash,
+                    declared=check.declared,
+                    measured=check.measured,
                 )
             )
     return findings
@@ -470,7 +442,7 @@ def _source_eval_findings(
 def _record_findings(registry: Registry, report: AuditReport) -> None:
     """Subjects' comparison findings replace their previous audit findings; every
     evaluated model's source-eval findings replace its previous ones."""
-    by_model: dict[str, list[Finding]] = {}
+    by_model: dict[str, list[FindingDoc]] = {}
     for finding in report.findings:
         by_model.setdefault(finding.model, []).append(finding)
     with registry.session() as session:
@@ -485,23 +457,24 @@ def _record_findings(registry: Registry, report: AuditReport) -> None:
                     session,
                     revision,
                     STAGE,
-                    [_record(f) for f in mine if f.kind != "missed_by_source_eval"],
+                    [f for f in mine if _stage(f) == STAGE],
                     method=f"{report.judge}@{report.judge_version}",
                 )
             replace_findings(
                 session,
                 revision,
                 SOURCE_EVAL_STAGE,
-                [_record(f) for f in mine if f.kind == "missed_by_source_eval"],
+                [f for f in mine if _stage(f) == SOURCE_EVAL_STAGE],
                 method=f"{report.judge}@{report.judge_version}",
             )
 
 
-def _record(finding: Finding) -> FindingRecord:
-    return FindingRecord(
-        kind=finding.kind,
-        message=finding.detail,
-        severity=finding.severity,
-        related_repo_id=finding.against,
-        details=finding.to_json(),
-    )
+def _finding(*, delta: float, ci: tuple[float, float], **fields: Any) -> FindingDoc:
+    """One finding of the JSON contract: every field set (so every one is dumped, in the
+    contract's order), the difference and its interval rounded, then the extra numbers."""
+    return FindingDoc(delta=round(delta, 6), ci=[round(ci[0], 6), round(ci[1], 6)], **fields)
+
+
+def _stage(finding: FindingDoc) -> Stage:
+    """The stage a finding is recorded under: a declared result's own, or the audit's."""
+    return FindingKind(finding.kind).spec.stage

@@ -79,6 +79,22 @@ class FindingDoc(_Document):
     adjusted_p: float | None = None
     severity: str = "warning"
 
+    # The registry's record of a finding (``registry.weights.FindingRecord``): the audit
+    # hands its findings to the registry as they are, the whole JSON as their details.
+    @property
+    def message(self) -> str:
+        return self.detail
+
+    @property
+    def related_repo_id(self) -> str | None:
+        return self.against
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The finding as the report's JSON holds it, its extra numbers included (values
+        as they are: a NaN stays a float until the registry makes it JSON-safe)."""
+        return self.model_dump(exclude_unset=True)
+
 
 class ComparisonDoc(_Document):
     """One paired comparison of a child with a parent on one suite, and its decision."""

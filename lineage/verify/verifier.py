@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from lineage.fingerprint import METHOD_VERSION
 from lineage.records import Evidence, ParentLink
@@ -37,13 +38,14 @@ from lineage.verify.report import (
 )
 from lineage.verify.stored import save_verification
 from lineage.verify.thresholds import EXACT_RESIDUAL, SAME_WEIGHTS, Z_RELATED
+from lineage.vocabulary import FindingKind, Stage
 from registry.database import Registry
-from registry.weights import FindingRecord, replace_findings, replace_inferred_edges
+from registry.weights import replace_findings, replace_inferred_edges
 
 __all__ = ["NotVerifiableError", "verify"]  # NotVerifiableError lives in lineage.verify.errors
 
 MAX_MERGE_PARENTS = 4
-STAGE = "verify"
+STAGE = Stage.VERIFY
 
 
 def verify(registry: Registry, repo_id: str, *, write: bool = True) -> VerifyReport:
@@ -60,8 +62,7 @@ def verify(registry: Registry, repo_id: str, *, write: bool = True) -> VerifyRep
             )
         report = _Verification(family, node).run()
         if write:
-            findings = [_finding_record(finding) for finding in report.findings]
-            replace_findings(session, node.revision, STAGE, findings, method=METHOD_VERSION)
+            replace_findings(session, node.revision, STAGE, report.findings, method=METHOD_VERSION)
             replace_inferred_edges(session, node.revision, _inferred_links(report))
             save_verification(session, node.revision, report, method=METHOD_VERSION)
         return report
@@ -160,10 +161,9 @@ class _Verification:
         self.report.merge = estimate
         for problem in estimator_of(estimate).recipe_problems(declared, estimate):
             self.report.findings.append(
-                VerifyFinding(
-                    kind="recipe_mismatch",
+                _finding(
+                    FindingKind.RECIPE_MISMATCH,
                     message=problem,
-                    severity="warning",
                     details=estimate.to_dict(),
                 )
             )
@@ -377,31 +377,28 @@ class _Verification:
         for verdict in self.report.declared:
             if verdict.status == "contradicted":
                 findings.append(
-                    VerifyFinding(
-                        kind="lineage_contradiction",
+                    _finding(
+                        FindingKind.LINEAGE_CONTRADICTION,
                         message=f"card names {verdict.parent} as a parent, but {verdict.reason}",
-                        severity="high",
                         related=verdict.parent,
                         details=verdict.to_dict(),
                     )
                 )
             elif verdict.status == "unverifiable":
                 findings.append(
-                    VerifyFinding(
-                        kind="unverifiable",
+                    _finding(
+                        FindingKind.UNVERIFIABLE,
                         message=f"{verdict.parent}: {verdict.reason}",
-                        severity="info",
                         related=verdict.parent,
                         details=verdict.to_dict(),
                     )
                 )
         for parent in self.report.inferred:
             findings.append(
-                VerifyFinding(
-                    kind="undeclared_parent",
+                _finding(
+                    FindingKind.UNDECLARED_PARENT,
                     message=f"weights show {parent.parent} as an undeclared {parent.relation}"
                     f" parent (confidence {parent.confidence:.2f}): {parent.reason}",
-                    severity="warning",
                     related=parent.parent,
                     details=parent.to_dict(),
                 )
@@ -410,11 +407,10 @@ class _Verification:
         lora = self.report.merged_lora
         if lora is not None:
             findings.append(
-                VerifyFinding(
-                    kind="merged_lora",
+                _finding(
+                    FindingKind.MERGED_LORA,
                     message=f"Δ from {lora.parent} has rank {lora.rank} on "
                     f"{', '.join(lora.modules)}: a LoRA merged into the weights",
-                    severity="info",
                     related=lora.parent,
                     details=lora.model_dump(exclude={"parent"}),
                 )
@@ -428,11 +424,10 @@ class _Verification:
         if merge.exact or self.report.inferred or estimator_of(merge).approximate:
             return
         self.report.findings.append(
-            VerifyFinding(
-                kind="recipe_mismatch",
+            _finding(
+                FindingKind.RECIPE_MISMATCH,
                 message=f"the declared parents do not reproduce the weights as a {merge.method}"
                 f" merge (relative residual {merge.residual:.2g})",
-                severity="warning",
                 details=merge.to_dict(),
             )
         )
@@ -450,9 +445,12 @@ def _base_is_endpoint(method: str | None) -> bool:
     return estimator is not None and estimator.base_is_endpoint
 
 
-def _finding_record(finding: VerifyFinding) -> FindingRecord:
-    return FindingRecord(
-        finding.kind, finding.message, finding.severity, finding.related, finding.details
+def _finding(
+    kind: FindingKind, message: str, *, related: str | None = None, details: dict[str, Any]
+) -> VerifyFinding:
+    """A finding of ``kind``, recorded with the severity its spec gives it."""
+    return VerifyFinding(
+        kind=kind, message=message, severity=kind.spec.severity, related=related, details=details
     )
 
 
