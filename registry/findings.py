@@ -9,26 +9,34 @@ Each stage replaces only its own findings of a revision; the others' stay.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 from sqlmodel import Session, col, delete, select
 
+from lineage.vocabulary import Severity
 from registry.tables import Finding, Model, Revision, json_safe
 
-FINDING_SEVERITIES: tuple[str, ...] = ("info", "warning", "high")
+FINDING_SEVERITIES: tuple[str, ...] = tuple(s.value for s in reversed(Severity))
 
 
-@dataclass(frozen=True)
-class FindingRecord:
-    """A finding before it is stored: what a stage hands to ``replace_findings``."""
+class FindingRecord(Protocol):
+    """A finding before it is stored: what a stage hands to ``replace_findings``.
 
-    kind: str
-    message: str
-    severity: str = "warning"
-    related_repo_id: str | None = None
-    details: dict[str, Any] | None = None
+    The stages' own documents are these records, with no copy in between: the verifier's
+    ``VerifyFinding`` and the audit's ``FindingDoc`` (whose ``details`` is its whole JSON).
+    """
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def related_repo_id(self) -> str | None: ...
+    @property
+    def details(self) -> Mapping[str, Any] | None: ...
 
 
 def replace_findings(
@@ -49,12 +57,12 @@ def replace_findings(
             raise ValueError(f"finding severity {finding.severity!r} not in {FINDING_SEVERITIES}")
         row = Finding(
             revision_id=revision.id,
-            stage=stage,
-            kind=finding.kind,
-            severity=finding.severity,
+            stage=str(stage),  # plain strings in the database, never an enum member
+            kind=str(finding.kind),
+            severity=str(finding.severity),
             related_repo_id=finding.related_repo_id,
             message=finding.message.replace("\n", " "),
-            details=json_safe(finding.details or {}),
+            details=json_safe(dict(finding.details or {})),
             method=method,
         )
         session.add(row)
