@@ -25,7 +25,15 @@ from audit.plan import AuditPlan, build_plan
 from audit.records import Suite
 from audit.runner import EvaluatedRun, NodeEvaluator
 from audit.source_evals import check_declared
-from audit.statistics import Decision, PairedComparison, compare, decide, failures_as_events
+from audit.statistics import (
+    DEFAULT_ALPHA,
+    DEFAULT_DELTA,
+    Decision,
+    PairedComparison,
+    compare,
+    decide,
+    failures_as_events,
+)
 from audit.suites.identity import distinct_suites
 from lineage.documents.audit import AUDIT_FORMAT_VERSION, AuditDocument, FindingDoc
 from lineage.sources.base import Source
@@ -49,8 +57,8 @@ SOURCE_EVAL_STAGE = Stage.SOURCE_EVAL
 
 @dataclass(frozen=True)
 class AuditOptions:
-    delta: float = 0.02  # smallest increase that matters (2 points)
-    alpha: float = 0.05
+    delta: float = DEFAULT_DELTA  # smallest increase that matters (2 points)
+    alpha: float = DEFAULT_ALPHA
     descendants: bool = False
     bootstrap_resamples: int = 10_000
     seed: int = 0

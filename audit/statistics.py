@@ -33,6 +33,9 @@ Outcome = Literal["regression", "warn", "none"]
 
 # McNemar's exact test up to this many discordant pairs, the χ² approximation above it.
 EXACT_MAX_DISCORDANT = 25
+# The decision rule's defaults, the one place they are set: every reader imports them.
+DEFAULT_DELTA = 0.02  # smallest increase in a rate that counts as a regression (2 points)
+DEFAULT_ALPHA = 0.05  # significance level, before Holm's correction
 # Index draws held in memory at once by the bootstrap (int64: 8 bytes each, so 32 MB).
 _BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
 _STANDARD_NORMAL = NormalDist()
@@ -173,7 +176,7 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def minimum_detectable_difference(
-    n: int, discordant_rate: float, alpha: float = 0.05, power: float = 0.8
+    n: int, discordant_rate: float, alpha: float = DEFAULT_ALPHA, power: float = 0.8
 ) -> float:
     """Smallest rate difference a two-sided McNemar test on n pairs detects with ``power``.
 
@@ -243,7 +246,7 @@ def compare(
     confidence: float = 0.95,
     resamples: int = 10_000,
     seed: int = 0,
-    alpha: float = 0.05,
+    alpha: float = DEFAULT_ALPHA,
     power: float = 0.8,
 ) -> PairedComparison:
     """Compare two models' events, aligned by prompt (index i is the same prompt in both).
@@ -303,8 +306,8 @@ def decide(
     comparisons: Sequence[PairedComparison],
     *,
     label: str = "rate",
-    delta: float = 0.02,
-    alpha: float = 0.05,
+    delta: float = DEFAULT_DELTA,
+    alpha: float = DEFAULT_ALPHA,
     power: float = 0.8,
 ) -> list[Decision]:
     """Classify each comparison as ``regression``, ``warn`` or ``none``, in the order given.

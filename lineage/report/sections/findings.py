@@ -14,6 +14,7 @@ from audit.records import EVENT_VERDICTS
 from lineage.exporters.flatten import summarize_value
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, rate_ci
 from lineage.report.inputs import BriefInputs, RunInputs, Verification
+from lineage.report.thresholds import EXACT_RESIDUAL
 from lineage.report.views import Fact, FindingRow, SampleRow
 from lineage.report.vocabulary import (
     DECLARED_METRICS,
@@ -204,7 +205,10 @@ DETAIL_LABELS: dict[str, tuple[str, str]] = {
     "coefficient": ("Merge coefficient", ""),
     "method": ("Merge method fitted", ""),
     "coefficients": ("Coefficients fitted", ""),
-    "residual": ("Relative residual", "below 0.05: the parents reproduce the weights"),
+    "residual": (
+        "Relative residual",
+        f"below {EXACT_RESIDUAL:g}: the parents reproduce the weights",
+    ),
     "t": ("Interpolation factor t", ""),
     "density": ("Density", ""),
     "rank": ("Rank of the weight change", ""),

@@ -13,6 +13,7 @@ from lineage.exporters.flatten import summarize_value, weak_evidence_note
 from lineage.report.filters import clip, short_sha
 from lineage.report.inputs import BriefInputs, Verification
 from lineage.report.lineage_figure import lineage_svg
+from lineage.report.thresholds import EXACT_RESIDUAL
 from lineage.report.views import (
     AncestorRow,
     Fact,
@@ -190,7 +191,9 @@ def _verification_rows(
             residual = float(merge.get("residual") or 0.0)
             # Below 1e-4 the residual is float rounding: its digits differ across BLAS builds.
             shown = "below 0.0001" if residual < 1e-4 else f"{residual:.2g}"
-            fits = "reproduces the weights" if residual < 0.05 else "does not reproduce them"
+            fits = (
+                "reproduces the weights" if residual < EXACT_RESIDUAL else "does not reproduce them"
+            )
             recovered.append(
                 Fact(
                     repo,

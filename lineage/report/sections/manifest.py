@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from lineage import __version__
 from lineage.report.inputs import BriefInputs, Snapshot, audit_suites
+from lineage.report.thresholds import DEFAULT_DELTA
 from lineage.report.views import Fact, ManifestInfo, MappingRow
 from registry.tables import AuditRecord, Revision
 
@@ -87,7 +88,7 @@ def _manifest(
             arguments.append(f"--system-prompt {shlex.quote(str(generation['system_prompt']))}")
         if generation.get("dtype") and generation.get("dtype") != "auto":
             arguments.append(f"--dtype {shlex.quote(str(generation['dtype']))}")
-        if options.get("delta") not in (None, 0.02):
+        if options.get("delta") not in (None, DEFAULT_DELTA):
             arguments.append(f"--delta {float(options['delta']):g}")
         if options.get("descendants"):
             arguments.append("--descendants")

@@ -7,6 +7,7 @@ from typing import Any
 
 from lineage.report.filters import clip, moment_text
 from lineage.report.inputs import BriefInputs, RunInputs, audit_suites
+from lineage.report.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
 from lineage.report.views import Fact, MethodInfo, SuiteRow
 from lineage.report.vocabulary import KIND_LABELS
 from registry.tables import AuditRecord
@@ -60,12 +61,12 @@ def _method(
     statistics = [
         Fact(
             "Threshold δ",
-            f"{float(options.get('delta', 0.02)) * 100:.1f} points",
+            f"{float(options.get('delta', DEFAULT_DELTA)) * 100:.1f} points",
             "the smallest increase that counts as a regression",
         ),
         Fact(
             "Significance level α",
-            f"{float(options.get('alpha', 0.05)):g}",
+            f"{float(options.get('alpha', DEFAULT_ALPHA)):g}",
             "after Holm's correction for the number of comparisons per model and family",
         ),
         Fact("Rate intervals", "Wilson score, 95%"),

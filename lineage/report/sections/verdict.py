@@ -13,6 +13,7 @@ from typing import Any
 
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, points_range, rate_ci
 from lineage.report.inputs import BriefInputs, audit_suites
+from lineage.report.thresholds import DEFAULT_DELTA
 from lineage.report.views import FindingRow, ResultsInfo, Verdict
 from lineage.report.vocabulary import METRIC_LABELS, RATE_EXPLAINED, REGRESSION_KINDS
 from lineage.vocabulary import FindingKind
@@ -164,7 +165,7 @@ def _no_regression_verdict(
         if mdds
         else ""
     )
-    delta = float((report.get("options") or {}).get("delta", 0.02))
+    delta = float((report.get("options") or {}).get("delta", DEFAULT_DELTA))
     summary = (
         f"{opening} None of {subject}'s rates was significantly worse than a parent's by more "
         f"than {delta * 100:.1f} percentage points.{detect}{closing}"
