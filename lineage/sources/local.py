@@ -191,6 +191,14 @@ class LocalSource:
 
     name = "local"
 
+    @classmethod
+    def claims(cls, spec: str) -> bool:
+        """Whether ``spec`` names a local model folder: an explicit path (``./``, ``/``, ``~``,
+        a backslash), or ``<root>/<org>/<name>`` that exists. ``org/name`` is a Hub repo."""
+        if spec.startswith((".", "/", "~")) or "\\" in spec:
+            return True
+        return spec.count("/") >= 2 and Path(spec).is_dir()
+
     def __init__(self, root: Path | str):
         self.root = _resolve(Path(root).expanduser())
         if not self.root.is_dir():
