@@ -9,122 +9,116 @@
    capability) with the refusal judge, and writes ``audit.json``, per-sample logs, the
    lineage exports and the compliance brief of the subject merge (HTML, and PDF with the
    ``pdf`` extra).
+``run_demo`` returns what it did (a ``DemoOutcome``); ``lineage demo`` prints it. The audit
+itself is the main job, ``lineage.pipeline.run_audit_job``, as ``lineage audit`` runs it.
 The safety family reproduces the shape of Farn et al. 2024: the fine-tune regresses against
 its aligned parent, ASR rises with λ, and merging back lowers ASR below the fine-tune's.
 """
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from lineage.cli import render
-from lineage.crawler import CrawlOptions, crawl
+from lineage.crawler import CrawlOptions
+from lineage.errors import EXIT_OK, EXIT_PROBLEMS
 from lineage.example import build_example
 from lineage.exporters import EXPORTERS, export_graph
 from lineage.graph import attach_audit, lineage_graph
+from lineage.pipeline import AuditJob, AuditOutcome, Progress, run_audit_job
 from lineage.sources.local import LocalSource
-from lineage.verify import verify
 from registry.database import Registry
 
 DEMO_MAX_NEW_TOKENS = 24  # the demo models answer in one short sentence
+DEMO_SUITES = ("harmful", "benign", "capability")
 
 
-def run_demo(out: Path) -> int:
-    """Build, crawl, verify, audit, export; print where everything is. Returns the exit code."""
-    from audit.auditor import AuditOptions, audit
+@dataclass
+class DemoOutcome:
+    """Where the demo wrote everything, and the main job's outcome."""
+
+    out: Path
+    registry: Path
+    subject: str  # the merge whose brief is written
+    job: AuditOutcome
+    exports: list[Path] = field(default_factory=list)
+    ladder: list[tuple[float, str]] = field(default_factory=list)  # (λ, repo), aligned first
+
+    @property
+    def html_brief_written(self) -> bool:
+        return any(path.suffix == ".html" for path in self.job.briefs)
+
+    @property
+    def exit_code(self) -> int:
+        """The job's, except that a PDF brief may be missing (WeasyPrint is the pdf extra)."""
+        job = self.job
+        crawled_ok = job.crawl is None or job.crawl.ok
+        done = crawled_ok and not job.audit.incomplete and self.html_brief_written
+        return EXIT_OK if done else EXIT_PROBLEMS
+
+
+def run_demo(out: Path, *, progress: Progress, detail: Progress | None = None) -> DemoOutcome:
+    """Build, crawl, verify, audit, export and write the brief; say each stage through
+    ``progress`` (and the audit's finer steps through ``detail``)."""
+    from audit.auditor import AuditOptions
     from audit.demo_family import build_demo_family
     from audit.generation import GenerationSettings
     from audit.judges import get_judge
-    from audit.sample_logs import write_sample_logs
     from audit.suites import load_suite
 
     out = out.expanduser().resolve()
     models = out / "models"
-    say = render.stdout.print
-    say(f"[bold]lineage demo[/bold] in {out}")
-
-    suites = [load_suite(name) for name in ("harmful", "benign", "capability")]
+    suites = [load_suite(name) for name in DEMO_SUITES]
     harmful, benign, capability = (list(suite.prompts) for suite in suites)
     example = build_example(models)
-    say("  built the lineage example family and trained the safety family ...")
+    progress("built the lineage example family and trained the safety family ...")
     family = build_demo_family(models, harmful=harmful, benign=benign, capability=capability)
 
-    registry = Registry.open(f"sqlite:///{out / 'registry.db'}")
-    source = LocalSource(models)
-    report = crawl(
-        registry, source, [example.repo_ids[0], family.base], CrawlOptions(descendants=True)
+    registry_path = out / "registry.db"
+    registry = Registry.open(f"sqlite:///{registry_path}")
+    job = AuditJob(
+        repo_id=family.aligned,
+        source=LocalSource(models),
+        suites=suites,
+        judge=get_judge("refusal"),
+        settings=GenerationSettings(max_new_tokens=DEMO_MAX_NEW_TOKENS, device="cpu"),
+        options=AuditOptions(descendants=True),
+        crawl_roots=[example.repo_ids[0], family.base],
+        crawl_options=CrawlOptions(descendants=True),
+        recrawl=True,  # the models were just rebuilt
+        verify_repos=[family.subject],
+        out=out,
+        briefs=[out / "brief.html", out / "brief.pdf"],
+        brief_subject=family.subject,
     )
-    for problem in report.problems:
-        render.problem(problem.message)
-    say(f"  crawled {len(report.nodes)} repos with weight fingerprints")
-    verification = verify(registry, family.subject).to_dict()
-    merge = verification.get("merge") or {}
-    if merge:
-        weights = ", ".join(f"{k} {v:.2f}" for k, v in merge["coefficients"].items())
-        say(f"  verified {family.subject}: {merge['method']} merge; weights recovered: {weights}")
-
-    settings = GenerationSettings(max_new_tokens=DEMO_MAX_NEW_TOKENS, device="cpu")
-    say("  auditing the aligned model and every descendant (harmful, benign, capability) ...")
-    audit_report = audit(
-        registry,
-        source,
-        family.aligned,
-        suites,
-        get_judge("refusal"),
-        settings,
-        AuditOptions(descendants=True),
+    outcome = DemoOutcome(
+        out=out,
+        registry=registry_path,
+        subject=family.subject,
+        job=run_audit_job(registry, job, progress=progress, detail=detail or _quiet),
+        ladder=[(0.0, family.aligned), *sorted(family.merges.items()), (1.0, family.finetune)],
     )
-    data = audit_report.to_json()
-    (out / "audit.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    logs = write_sample_logs(audit_report, out / "samples")
+    outcome.exports = _write_exports(registry, out, family.subject, family.aligned)
+    return outcome
 
+
+def _write_exports(registry: Registry, out: Path, subject: str, aligned: str) -> list[Path]:
+    """The subject's lineage in every export format, and the whole safety family from its
+    aligned root (JSON and Mermaid), for a picture of every λ."""
     with registry.session() as session:
-        graph = attach_audit(lineage_graph(session, family.subject), session, family.subject)
-        family_graph = lineage_graph(session, family.aligned, ancestors=True)
+        graph = attach_audit(lineage_graph(session, subject), session, subject)
+        family_graph = lineage_graph(session, aligned, ancestors=True)
     written = []
     for name, exporter in EXPORTERS.items():
         path = out / f"lineage{exporter.suffix}"
-        path.write_text(export_graph(graph, name, subject=family.subject), encoding="utf-8")
+        path.write_text(export_graph(graph, name, subject=subject), encoding="utf-8")
         written.append(path)
-    # The whole safety family from its aligned root, for a picture of every λ.
     for name in ("json", "mermaid"):
         path = out / f"family{EXPORTERS[name].suffix}"
-        path.write_text(export_graph(family_graph, name, subject=family.aligned), encoding="utf-8")
+        path.write_text(export_graph(family_graph, name, subject=aligned), encoding="utf-8")
         written.append(path)
-    briefs = _write_briefs(registry, family.subject, out)
-
-    render.print_audit(data)
-    say("\n[bold]ASR by merge weight λ[/bold] (θ = (1−λ)·aligned + λ·fine-tune):")
-    ladder = [(0.0, family.aligned), *sorted(family.merges.items()), (1.0, family.finetune)]
-    for lam, repo in ladder:
-        model = data["models"][repo]
-        say(f"  λ={lam:.1f}  {repo:<26} ASR {_percent(model['asr'], model['ci'])}", highlight=False)
-    say(f"\nregistry: {out / 'registry.db'}")
-    say(f"audit:    {out / 'audit.json'}  ({len(logs)} sample logs in {out / 'samples'})")
-    for path in written:
-        say(f"export:   {path}")
-    for path in briefs:
-        say(f"brief:    {path}  (subject {family.subject})")
-    say(
-        f"next:     lineage registry show {family.subject} --db sqlite:///{out / 'registry.db'}",
-        highlight=False,
-    )
-    return 0 if report.ok else 1
-
-
-def _write_briefs(registry: Registry, subject: str, out: Path) -> list[Path]:
-    """The subject's brief as HTML, and as PDF when WeasyPrint (the pdf extra) is there."""
-    from lineage.errors import LineageError
-    from lineage.report.brief import write_brief
-
-    written = [write_brief(registry, subject, out / "brief.html")]
-    try:
-        written.append(write_brief(registry, subject, out / "brief.pdf"))
-    except LineageError as error:  # no WeasyPrint: the HTML brief still stands
-        render.warning(str(error))
     return written
 
 
-def _percent(rate: float, ci: list[float]) -> str:
-    return f"{rate * 100:5.1f}% (95% CI {ci[0] * 100:.1f}–{ci[1] * 100:.1f}%)"
+def _quiet(message: str) -> None:
+    """The audit's finer steps, unsaid."""

@@ -38,6 +38,7 @@ from audit.runner import EVENT_VERDICTS, EvaluatedRun, run_record
 from lineage.crawler import CrawlOptions, crawl
 from lineage.errors import InvalidReferenceError, LineageError
 from lineage.example import mergekit_card, write_card
+from lineage.pipeline import verify_brief_models
 from lineage.report import context as brief_context
 from lineage.report.brief import write_brief
 from lineage.report.context import build_context
@@ -499,6 +500,7 @@ def build_golden_registry(root: Path) -> Registry:
             GenerationSettings(max_new_tokens=256, dtype="bfloat16"),
             AuditOptions(bootstrap_resamples=2000),
         )
+    verify_brief_models(registry, "gold/merge")  # as `lineage audit --brief` does
     _pin_clocks(registry)
     return registry
 

@@ -329,9 +329,23 @@ def demo_command(
     """Build a model family, crawl, verify and audit it, write the brief (offline, CPU).
 
     A few minutes on a CPU; everything goes under --out."""
+    from lineage.cli.demo_output import print_demo
     from lineage.demo import run_demo
 
-    raise typer.Exit(run_demo(out))
+    say = render.stdout.print
+    say(f"[bold]lineage demo[/bold] in {render.safe(str(out.expanduser().resolve()))}")
+    outcome = run_demo(
+        out,
+        progress=lambda message: say(f"  {render.safe(message)}", highlight=False),
+        detail=_dim_on_terminal,
+    )
+    raise typer.Exit(print_demo(outcome))
+
+
+def _dim_on_terminal(message: str) -> None:
+    """A long job's finer steps: dim, on stderr, and only to a terminal."""
+    if sys.stderr.isatty():
+        render.stderr.print(f"[dim]{render.safe(message)}[/dim]", highlight=False)
 
 
 def version_callback(value: bool) -> None:

@@ -6,26 +6,34 @@ imports (torch, transformers) happen only when it runs.
 
 from __future__ import annotations
 
-import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from audit.judges import JUDGES
+from audit.statistics import DEFAULT_DELTA
+from audit.suites.builtin import BUILTIN_SUITES
+from audit.suites.formats import SUITE_FORMATS
 from lineage.cli import render
 from lineage.cli.common import (
     DbOption,
     JsonOption,
     LocalOption,
-    crawl_if_unknown,
     open_registry,
+    print_problems,
     resolve_source,
 )
-from lineage.crawler import CrawlOptions
-from lineage.verify import verify
+from lineage.pipeline import AuditJob, AuditOutcome, run_audit_job
+
+if TYPE_CHECKING:
+    from audit.records import Suite
 
 DEFAULT_SUITES = ("harmful", "benign", "capability")
+# The formats recognised by name and columns: every registered one but the generic reader.
+PUBLISHED_FORMATS = ", ".join(name for name in SUITE_FORMATS if name != "generic")
 
 
 def audit_command(
@@ -38,11 +46,10 @@ def audit_command(
             # Rich reads "[...]" as markup: each "[" of the grammar is escaped.
             help="Suite to run (repeatable; default: harmful, benign, capability). SPEC is"
             r" \[FORMAT:]\[KIND:]\[prompt=COLUMN:]\[contextual:]SOURCE; SOURCE: a built-in"
-            " name, a benchmark file or HEx-PHI folder, or a Hub dataset (org/name,"
-            r" hf:org/name\[@rev]\[:path]). Published files are recognised by name and"
-            " columns: advbench, harmbench, jailbreakbench, strongreject, xstest,"
-            " simplesafetytests, maliciousinstruct, donotanswer, orbench, wildguardtest,"
-            " sorrybench, hexphi. Say what any other file means: KIND is harmful (ASR),"
+            f" name ({', '.join(BUILTIN_SUITES)}), a benchmark file or HEx-PHI folder, or a"
+            r" Hub dataset (org/name, hf:org/name\[@rev]\[:path]). Published files are"
+            f" recognised by name and columns: {PUBLISHED_FORMATS}. Say what any other"
+            " file means: KIND is harmful (ASR),"
             " benign (over-refusal) or capability (needs an answer column); prompt=COLUMN"
             " names the prompt column; contextual adds HarmBench's contextual behaviors."
             " E.g. xstest:harmful:xstest_prompts.csv, benign:prompt=question:faq.csv.",
@@ -50,7 +57,7 @@ def audit_command(
     ] = None,
     judge: Annotated[
         str,
-        typer.Option(help="refusal, llama-guard-3-1b, llama-guard-3-8b or wildguard."),
+        typer.Option(help=f"One of: {', '.join(JUDGES)}."),
     ] = "refusal",
     max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per prompt.")] = 256,
     batch_size: Annotated[
@@ -66,7 +73,7 @@ def audit_command(
     ] = False,
     delta: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Smallest increase that matters (0.02 = 2 pts).")
-    ] = 0.02,
+    ] = DEFAULT_DELTA,
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="Run code shipped in repos (unsafe).")
     ] = False,
@@ -110,12 +117,10 @@ def audit_command(
 
       lineage audit org/merge --brief brief.pdf
     """
-    from audit.auditor import AuditOptions, audit
+    from audit.auditor import AuditOptions
     from audit.generation import GenerationSettings
     from audit.judge_models import hub_completer_factory
     from audit.judges import get_judge
-    from audit.sample_logs import write_sample_logs
-    from audit.suites import distinct_suites, left_out_summary, load_suites
 
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
@@ -126,49 +131,61 @@ def audit_command(
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )
-    loaded = [one for spec in (suite or DEFAULT_SUITES) for one in load_suites(spec)]
+    suites = _suites(suite or DEFAULT_SUITES)
+    chosen_judge = get_judge(judge, completer_factory=hub_completer_factory(settings))
+    source, (repo_id,) = resolve_source([repo], local)
+    registry = open_registry(db)
+    job = AuditJob(
+        repo_id=repo_id,
+        source=source,
+        suites=suites,
+        judge=chosen_judge,
+        settings=settings,
+        options=AuditOptions(delta=delta, descendants=descendants),
+        out=out,
+        briefs=[brief] if brief is not None else [],
+    )
+    quiet = json_output or not sys.stderr.isatty()
+    outcome = run_audit_job(registry, job, progress=_silent if quiet else _show_progress)
+    raise typer.Exit(_print_outcome(outcome, json_output=json_output))
+
+
+def _suites(specs: Sequence[str]) -> list[Suite]:
+    """The suites named, each loaded once; rows a suite left out are said, never dropped."""
+    from audit.suites import distinct_suites, left_out_summary, load_suites
+
+    loaded = [one for spec in specs for one in load_suites(spec)]
     suites = list(distinct_suites(loaded))
     for one in suites:
-        if one.left_out:  # never drop rows without saying so
+        if one.left_out:
             render.warning(
                 f"suite {one.name} ({one.source}): left out {left_out_summary(one)}"
                 + _left_out_hint(one.left_out)
             )
-    chosen_judge = get_judge(judge, completer_factory=hub_completer_factory(settings))
-    source, (repo_id,) = resolve_source([repo], local)
-    registry = open_registry(db)
-    exit_code = crawl_if_unknown(registry, source, repo_id, CrawlOptions())
-    # The main job verifies too: the brief's lineage section and the findings need it.
-    verify(registry, repo_id)
-    progress = (
-        (lambda message: None)
-        if json_output or not sys.stderr.isatty()
-        else (
-            lambda message: render.stderr.print(
-                f"[dim]{render.safe(message)}[/dim]", highlight=False
-            )
-        )
-    )
-    report = audit(
-        registry,
-        source,
-        repo_id,
-        suites,
-        chosen_judge,
-        settings,
-        AuditOptions(delta=delta, descendants=descendants),
-        progress=progress,
-    )
+    return suites
+
+
+def _silent(message: str) -> None:
+    """Progress for --json or a non-terminal stderr: nothing."""
+
+
+def _show_progress(message: str) -> None:
+    render.stderr.print(f"[dim]{render.safe(message)}[/dim]", highlight=False)
+
+
+def _print_outcome(outcome: AuditOutcome, *, json_output: bool) -> int:
+    """Print what the job did, problems last; the exit code. A verdict that was not
+    earned (a crawl problem, a model not evaluated, a brief not written) is never 0."""
+    if outcome.crawl is not None:
+        print_problems(outcome.crawl)
+    report = outcome.audit
     data = report.to_json()
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "audit.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        written = write_sample_logs(report, out / "samples")
-        if not json_output:
-            render.say(
-                f"wrote {out / 'audit.json'} and {len(written)} sample logs in {out / 'samples'}",
-                console=render.stderr,
-            )
+    if outcome.files and not json_output:
+        audit_json, *logs = outcome.files
+        render.say(
+            f"wrote {audit_json} and {len(logs)} sample logs in {audit_json.parent / 'samples'}",
+            console=render.stderr,
+        )
     if json_output:
         render.print_json(data)
     else:
@@ -176,15 +193,12 @@ def audit_command(
     for line in report.plan.skipped:
         render.warning(line)
     for subject, lines in report.incomplete.items():
-        # A verdict that was not earned is never a clean exit.
         render.problem(f"{subject}: {report.verdict(subject)}: " + "; ".join(lines))
-        exit_code = max(exit_code, 1)
-    if brief is not None:
-        from lineage.report.brief import write_brief
-
-        written_brief = write_brief(registry, repo_id, brief)
-        render.say(f"wrote {written_brief}", console=render.stderr)
-    raise typer.Exit(exit_code)
+    for path in outcome.briefs:
+        render.say(f"wrote {path}", console=render.stderr)
+    for path, reason in outcome.brief_errors:
+        render.problem(f"{path}: {reason}")
+    return outcome.exit_code
 
 
 def _left_out_hint(left_out: tuple[tuple[str, int], ...]) -> str:

@@ -44,10 +44,12 @@ def brief_command(
 
       lineage brief org/merge -o brief.html --redact
     """
+    from lineage.pipeline import verify_brief_models
     from lineage.report.brief import write_brief
 
     _, (repo_id,) = resolve_source([repo], local)
     registry = open_registry(db)
+    verify_brief_models(registry, repo_id)  # the brief reads the stored verifications
     path = write_brief(registry, repo_id, output, redact=redact)
     render.say(f"wrote {path}", console=render.stderr)
     raise typer.Exit(EXIT_OK)

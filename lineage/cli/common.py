@@ -13,13 +13,12 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from lineage import pipeline
 from lineage.cli import render
 from lineage.crawler import CrawlOptions, CrawlReport, crawl
-from lineage.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, InvalidReferenceError, LineageError
+from lineage.errors import EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE, LineageError
 from lineage.references import validate_repo_id
-from lineage.sources.base import Source
-from lineage.sources.hub import HubSource
-from lineage.sources.local import LocalSource, local_source_for_path
+from lineage.sources import LocalSource, Source, source_for
 from registry import queries
 from registry.database import Registry
 
@@ -88,25 +87,15 @@ JsonOption = Annotated[
 
 def looks_like_path(argument: str) -> bool:
     """Explicit paths only: ``org/name`` always means a Hub repo, even if such a folder exists."""
-    if argument.startswith((".", "/", "~")) or "\\" in argument:
-        return True
-    return argument.count("/") >= 2 and Path(argument).is_dir()
+    return LocalSource.claims(argument)
 
 
 def resolve_source(repos: list[str], local: Path | None) -> tuple[Source, list[str]]:
-    """Pick the source for the repos given: --local tree, model folders by path, else the Hub."""
+    """Pick the source for the repos given: the --local tree, else the one registered source
+    (``lineage.sources.SOURCES``) that claims them all: model folders by path, or the Hub."""
     if local is not None:
         return LocalSource(local), [validate_repo_id(repo) for repo in repos]
-    paths = [repo for repo in repos if looks_like_path(repo)]
-    if paths:
-        if len(paths) != len(repos):
-            raise InvalidReferenceError("give either local model folders or Hub repo ids, not both")
-        sources = [local_source_for_path(path) for path in paths]
-        roots = {source.root for source, _ in sources}
-        if len(roots) > 1:
-            raise InvalidReferenceError("local model folders must share one tree root")
-        return sources[0][0], [repo_id for _, repo_id in sources]
-    return HubSource(), [validate_repo_id(repo) for repo in repos]
+    return source_for(repos)
 
 
 def open_registry(db: str | None) -> Registry:
@@ -166,9 +155,8 @@ def crawl_if_unknown(
     registry: Registry, source: Source, repo_id: str, options: CrawlOptions
 ) -> int:
     """Crawl ``repo_id`` quietly when the registry has never seen it; the exit code so far."""
-    with registry.session() as session:
-        if queries.get_model(session, repo_id) is not None:
-            return EXIT_OK
-    report = run_crawl(registry, source, [repo_id], options, quiet=True)
+    report = pipeline.crawl_if_unknown(registry, source, repo_id, options)
+    if report is None:
+        return EXIT_OK
     print_problems(report)
     return EXIT_OK if report.ok else EXIT_PROBLEMS

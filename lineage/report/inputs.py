@@ -23,10 +23,10 @@ from typing import Any
 import networkx as nx
 from sqlmodel import Session, col, select
 
-from lineage.errors import InvalidReferenceError, LineageError
+from lineage.errors import InvalidReferenceError
 from lineage.graph import attach_audit, lineage_graph
 from lineage.report.filters import as_moment
-from lineage.verify import verify
+from lineage.verify.stored import latest_verification
 from registry import queries
 from registry.database import Registry
 from registry.evaluations import StoredSample, latest_audit, samples_of_run
@@ -103,11 +103,11 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
         stored_findings = {
             node: findings_for(session, node) for node in [repo_id, *sorted(ancestors)]
         }
+        verifications = _stored_verifications(
+            session, verification_candidates(repo_id, graph, ancestors)
+        )
         bom_graph = attach_audit(graph.copy(), session, repo_id)
-        snapshot = _snapshot(session, sorted(graph.nodes), record, runs)
-    # TODO(issue 12): read the stored verify result from the registry instead of running
-    # verify again, once `lineage verify` records it in full (confirmed parents included).
-    verifications = _verify(registry, repo_id, graph, ancestors)
+        snapshot = _snapshot(session, sorted(graph.nodes), record, runs, verifications)
     return BriefInputs(
         subject=repo_id,
         model=model,
@@ -170,27 +170,30 @@ def _runs(
 # -- verification ------------------------------------------------------------------------------
 
 
-def _verify(
-    registry: Registry, subject: str, graph: nx.DiGraph, ancestors: Mapping[str, int]
-) -> dict[str, Verification]:
-    """``lineage verify`` of the subject and its crawled ancestors, recomputed read-only.
-
-    The registry records only what verify found wrong; a confirmed parent leaves no trace,
-    so the brief re-runs the check from the stored fingerprints (pure, deterministic).
-    """
+def verification_candidates(
+    subject: str, graph: nx.DiGraph, ancestors: Mapping[str, int]
+) -> list[str]:
+    """The models whose ``lineage verify`` the brief shows: the subject and its crawled
+    ancestors that declare a parent, nearest first, at most ``MAX_VERIFIED_MODELS``."""
     candidates = [subject, *sorted(ancestors, key=lambda r: (ancestors[r], r))]
-    verified: dict[str, Verification] = {}
+    shown = []
     for repo in candidates[:MAX_VERIFIED_MODELS]:
         node = graph.nodes.get(repo) or {}
-        if node.get("status") != "ok" or not any(
-            data.get("declared", True) for _, _, data in graph.in_edges(repo, data=True)
-        ):
-            continue
-        try:
-            report = verify(registry, repo, write=False)
+        declared = any(data.get("declared", True) for _, _, data in graph.in_edges(repo, data=True))
+        if node.get("status") == "ok" and declared:
+            shown.append(repo)
+    return shown
+
+
+def _stored_verifications(session: Session, repos: Sequence[str]) -> dict[str, Verification]:
+    """The report ``lineage verify`` stored for each model's head revision. A model never
+    verified at its head has none: the brief shows its stored findings instead (run
+    ``lineage verify``, or let ``lineage audit`` / ``lineage brief`` do it, first)."""
+    verified: dict[str, Verification] = {}
+    for repo in repos:
+        report = latest_verification(session, repo)
+        if report is not None:
             verified[repo] = Verification(repo, report.to_dict(), list(report.findings))
-        except LineageError:
-            continue  # not readable: its stored findings (if any) are shown instead
     return verified
 
 
@@ -202,13 +205,15 @@ def _snapshot(
     nodes: Sequence[str],
     record: AuditRecord | None,
     runs: Mapping[str, Mapping[str, RunInputs]],
+    verifications: Mapping[str, Verification],
 ) -> Snapshot:
     """A sha256 over canonical JSON of every registry row the brief rests on.
 
     The lineage graph's models with their head revisions, edges, findings and fingerprints;
     the fingerprints of every other model of the same architecture (verification searches
-    them for undeclared parents); the audit record with its runs and samples. Row ids are
-    left out: they depend on insertion order, not on content.
+    them for undeclared parents); the stored verify reports shown; the audit record with its
+    runs and samples. Row ids and the verification rows' timestamps are left out: they
+    depend on insertion order and on when verify ran, not on content.
     """
     tables: dict[str, list[Any]] = {"models": [], "fingerprints": [], "findings": []}
     signatures: set[tuple[str, str]] = set()
@@ -249,6 +254,10 @@ def _snapshot(
                 )
             ).one()
             tables["fingerprints"].append({"repo": other.repo_id, **_fingerprint_row(fingerprint)})
+    if verifications:
+        tables["verifications"] = [
+            {"repo": repo, "report": verifications[repo].data} for repo in sorted(verifications)
+        ]
     environments: list[str] = []
     if record is not None:
         tables["audit"] = [_row(record, "id", "revision_id")]
