@@ -48,8 +48,8 @@ from lineage.vocabulary import (
 )
 from registry.database import Registry
 from registry.evaluations import save_audit
-from registry.store import recorded_revision
-from registry.weights import replace_findings
+from registry.findings import replace_findings
+from registry.snapshots import recorded_revision
 
 STAGE = Stage.AUDIT
 SOURCE_EVAL_STAGE = Stage.SOURCE_EVAL

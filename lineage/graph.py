@@ -90,7 +90,7 @@ def attach_audit(graph: nx.DiGraph, session: Session, subject: str) -> nx.DiGrap
     ``graph.graph["audit"]`` holds the audit's judge and options, or None if never audited.
     """
     from registry.evaluations import latest_audit
-    from registry.weights import findings_for
+    from registry.findings import findings_for
 
     record = latest_audit(session, subject)
     graph.graph["audit"] = (

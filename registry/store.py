@@ -29,7 +29,6 @@ from lineage.records import (
 )
 
 # Read by audit/auditor.py from here before the readers had their own module.
-from registry.snapshots import recorded_revision as recorded_revision
 from registry.tables import Edge, EdgeEvidence, Model, Revision, clean_text, utc_now
 from registry.values import check_status, clean_node_id, id_of, one_line
 

@@ -14,13 +14,7 @@ from typing import Any
 from sqlmodel import Session, col, delete, select
 
 from lineage.fingerprint.record import Fingerprint as FingerprintRecord
-
-# Findings moved to registry.findings; these callers still import them from here:
-# audit/auditor.py, lineage/verify/verifier.py, lineage/graph.py, lineage/report/inputs.py.
-from registry.findings import FINDING_SEVERITIES as FINDING_SEVERITIES
-from registry.findings import FindingRecord as FindingRecord
-from registry.findings import findings_for as findings_for
-from registry.findings import replace_findings as replace_findings
+from registry.store import record_inferred_edge
 from registry.tables import (
     Edge,
     EdgeEvidence,
@@ -108,8 +102,6 @@ def fingerprinted_heads(session: Session, signature: str, method: str) -> list[F
 
 def replace_inferred_edges(session: Session, revision: Revision, links: Iterable[Any]) -> None:
     """Replace the inferred edges of ``revision`` with ``links`` (declared edges stay)."""
-    from registry.store import record_inferred_edge  # store imports tables only; no cycle
-
     stale = session.exec(
         select(Edge.id).where(Edge.child_revision_id == revision.id, col(Edge.declared).is_(False))
     ).all()

@@ -79,7 +79,7 @@ class FindingDoc(_Document):
     adjusted_p: float | None = None
     severity: str = "warning"
 
-    # The registry's record of a finding (``registry.weights.FindingRecord``): the audit
+    # The registry's record of a finding (``registry.findings.FindingRecord``): the audit
     # hands its findings to the registry as they are, the whole JSON as their details.
     @property
     def message(self) -> str:

@@ -30,8 +30,9 @@ from lineage.verify.stored import latest_verification
 from registry import queries
 from registry.database import Registry
 from registry.evaluations import StoredSample, latest_audit, samples_of_run
+from registry.findings import findings_for
 from registry.tables import AuditRecord, EvaluationRun, Finding, Fingerprint, Model, Revision
-from registry.weights import findings_for, fingerprinted_heads
+from registry.weights import fingerprinted_heads
 
 MAX_VERIFIED_MODELS = 16  # the subject and its nearest ancestors; a deep family stops here
 
@@ -50,7 +51,7 @@ class Verification:
 
     repo_id: str
     data: dict[str, Any]  # VerifyReport.to_dict()
-    findings: list[Any]  # the FindingRecords ``lineage verify`` would write, with details
+    findings: list[Any]  # the findings ``lineage verify`` stored (VerifyFinding), with details
 
 
 @dataclass(frozen=True)

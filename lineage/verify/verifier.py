@@ -40,7 +40,8 @@ from lineage.verify.stored import save_verification
 from lineage.verify.thresholds import EXACT_RESIDUAL, SAME_WEIGHTS, Z_RELATED
 from lineage.vocabulary import FindingKind, Stage
 from registry.database import Registry
-from registry.weights import replace_findings, replace_inferred_edges
+from registry.findings import replace_findings
+from registry.weights import replace_inferred_edges
 
 __all__ = ["NotVerifiableError", "verify"]  # NotVerifiableError lives in lineage.verify.errors
 
