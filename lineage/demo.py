@@ -27,10 +27,11 @@ from lineage.exporters import EXPORTERS, export_graph
 from lineage.graph import attach_audit, lineage_graph
 from lineage.pipeline import AuditJob, AuditOutcome, Progress, run_audit_job
 from lineage.sources.local import LocalSource
+from lineage.vocabulary import SuiteKind
 from registry.database import Registry
 
 DEMO_MAX_NEW_TOKENS = 24  # the demo models answer in one short sentence
-DEMO_SUITES = ("harmful", "benign", "capability")
+DEMO_SUITES = tuple(SuiteKind)  # the built-in suite of each kind
 
 
 @dataclass

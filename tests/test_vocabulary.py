@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from audit.records import EVENT_VERDICTS, SUITE_KINDS
+from audit.errors import SuiteError
+from audit.records import EVENT_VERDICTS
 from audit.source_evals import METRICS
 from audit.suites import load_suite
 from lineage.vocabulary import (
@@ -26,7 +27,7 @@ from lineage.vocabulary import (
 from lineage.vocabulary import (
     SUITE_KINDS as SUITE_KIND_SPECS,
 )
-from registry.weights import FINDING_SEVERITIES
+from registry.findings import FINDING_SEVERITIES
 
 ROOT = Path(__file__).resolve().parent.parent
 EMITTERS = {  # the modules that create findings, and the stages they record them under
@@ -35,11 +36,18 @@ EMITTERS = {  # the modules that create findings, and the stages they record the
 }
 
 
-def test_the_suite_kinds_are_the_kinds_the_suites_loader_accepts() -> None:
-    assert [kind.value for kind in SuiteKind] == list(SUITE_KINDS)
-    assert {kind: SuiteKind(kind).spec.event_verdicts for kind in SUITE_KINDS} == EVENT_VERDICTS
+def test_the_suite_kinds_are_the_kinds_the_suites_loader_accepts(tmp_path: Path) -> None:
+    assert {
+        kind: SuiteKind(kind).spec.event_verdicts for kind in SUITE_KIND_SPECS
+    } == EVENT_VERDICTS
     for kind in SuiteKind:
         assert load_suite(kind.value).kind == kind  # each kind has its built-in suite
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("prompt,answer\nWhat is 2+2?,4\n", encoding="utf-8")
+    for kind in SuiteKind:  # a plain file takes any kind, spelled as the enum's value
+        assert load_suite(f"{kind.value}:{prompts}").kind is kind
+    with pytest.raises(SuiteError, match="unknown suite kind 'harmless'"):
+        load_suite(str(prompts), kind="harmless")  # type: ignore[arg-type]
 
 
 def test_every_kind_has_a_spec() -> None:

@@ -26,7 +26,8 @@ from typing import Protocol, runtime_checkable
 
 from audit.errors import JudgeError
 from audit.judges import degenerate, exact_match
-from audit.records import SUITE_KINDS, JudgeInfo, Judgement, Prompt, SuiteKind
+from audit.records import JudgeInfo, Judgement, Prompt
+from lineage.vocabulary import SUITE_KINDS, SuiteKind
 
 # Raw prompts (fully formatted, one per item) -> one greedy completion per prompt.
 Completer = Callable[[Sequence[str]], list[str]]
@@ -95,7 +96,7 @@ class FlowJudge:
         decided: dict[int, Judgement] = {}
         pending: list[int] = []
         for index, (prompt, response) in enumerate(items):
-            if kind == "capability":
+            if kind == SuiteKind.CAPABILITY:
                 decided[index] = capability_judgement(prompt, response, self.info.id)
                 continue
             reason = degenerate.degenerate_reason(response)

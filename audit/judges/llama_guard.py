@@ -33,7 +33,8 @@ from typing import Literal
 
 from audit.judges import degenerate, exact_match, refusal
 from audit.judges.base import CompleterFactory, ModelJudge, clip_output, composite_version
-from audit.records import JudgeInfo, Judgement, Prompt, SuiteKind
+from audit.records import JudgeInfo, Judgement, Prompt
+from lineage.vocabulary import SuiteKind
 
 VERSION = "llama-guard-3-1"
 
@@ -139,7 +140,7 @@ class LlamaGuardJudge(ModelJudge):
     size: Size = "8b"
 
     def model_decides(self, kind: SuiteKind) -> bool:
-        return kind == "harmful"
+        return kind == SuiteKind.HARMFUL
 
     def rule(self, kind: SuiteKind, prompt: Prompt, response: str) -> Judgement:
         return refusal.refusal_judgement(kind, response)

@@ -34,7 +34,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from audit.errors import SuiteError
-from audit.records import SUITE_KINDS, Suite, SuiteKind
+from audit.records import Suite, SuiteKind
 from audit.suites.build import Origin, build_suites, left_out_summary
 from audit.suites.builtin import BUILTIN_SUITES, BuiltinSuite, load_builtin
 from audit.suites.files import (
@@ -61,6 +61,7 @@ from audit.suites.identity import distinct_suites
 from audit.suites.spec import SPEC_HELP, SuiteSpec, parse_spec
 from lineage.errors import InvalidReferenceError
 from lineage.references import validate_filename, validate_repo_id, validate_revision
+from lineage.vocabulary import SUITE_KINDS
 
 __all__ = [
     "BUILTIN_SUITES",

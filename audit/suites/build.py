@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from audit.errors import SuiteError
-from audit.records import SUITE_KINDS, Prompt, Suite, SuiteKind
+from audit.records import Prompt, Suite
 from audit.suites.files import Cell, Table
 from audit.suites.formats import (
     SUITE_FORMATS,
@@ -30,6 +30,7 @@ from audit.suites.formats import (
     get,
     kind_from_path,
 )
+from lineage.vocabulary import SUITE_KINDS, SuiteKind
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def build_suites(
         if not answer_column:
             raise SuiteError(_kind_unknown(fmt), subject=table.name)
         file_kind = "capability"
-    if file_kind == "capability" and not answer_column:
+    if file_kind == SuiteKind.CAPABILITY and not answer_column:
         raise SuiteError("a capability suite needs an 'answer' column", subject=table.name)
 
     # A standard file's prompts keep one id whatever suite they land in (xstest-3).
@@ -112,7 +113,9 @@ def build_suites(
             message = f"{where}: prompt longer than {MAX_PROMPT_CHARS} characters"
             raise SuiteError(message, subject=table.name)
         answer = (
-            _answer(cells, answer_column, where, table.name) if row_kind == "capability" else None
+            _answer(cells, answer_column, where, table.name)
+            if row_kind == SuiteKind.CAPABILITY
+            else None
         )
         raw_id = next((get(cells, c) for c in fmt.id_columns if _column(table.columns, c)), None)
         prompt_id = _unique(_prompt_id(raw_id, id_prefix, position), taken)
@@ -120,7 +123,7 @@ def build_suites(
             Prompt(prompt_id, text, _category(cells, fmt), answer)
         )
 
-    order = sorted(buckets, key=lambda k: (k != fmt.naming_kind, SUITE_KINDS.index(k)))
+    order = sorted(buckets, key=lambda k: (k != fmt.naming_kind, list(SUITE_KINDS).index(k)))
     if not every_split and len(order) > 1:
         for other in order[1:]:
             left[f"{other} rows"] += len(buckets.pop(other))

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from audit.errors import SuiteError
-from audit.records import SUITE_KINDS, SuiteKind
+from audit.records import SuiteKind
 from audit.suites.files import Cell, Table
 from lineage.errors import did_you_mean
 from lineage.plugins import PluginRegistry
@@ -349,7 +349,7 @@ for _fmt in (
         category_columns=("category",),
         id_columns=("id",),
         answer_column="answer",
-        kinds=SUITE_KINDS,  # type: ignore[arg-type]
+        kinds=tuple(SuiteKind),
     ),
 ):
     SUITE_FORMATS.add(_fmt.name, _fmt)

@@ -20,8 +20,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from audit.errors import SuiteError
-from audit.records import SUITE_KINDS, SuiteKind
+from audit.records import SuiteKind
 from audit.suites.formats import SUITE_FORMATS
+from lineage.vocabulary import SUITE_KINDS
 
 SPEC_HELP = (
     "[FORMAT:][KIND:][prompt=COLUMN:][contextual:]FILE|FOLDER|HUB_ID|NAME; KIND is harmful,"

@@ -13,10 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audit.judges import JUDGES
 from audit.statistics import DEFAULT_DELTA
-from audit.suites.builtin import BUILTIN_SUITES
-from audit.suites.formats import SUITE_FORMATS
 from lineage.cli import render
 from lineage.cli.common import (
     DbOption,
@@ -26,61 +23,43 @@ from lineage.cli.common import (
     print_problems,
     resolve_source,
 )
+from lineage.cli.evaluation_options import (
+    AllowPickleOption,
+    BatchSizeOption,
+    DeviceOption,
+    DtypeOption,
+    JudgeOption,
+    MaxNewTokensOption,
+    SuiteOption,
+    SystemPromptOption,
+    TrustRemoteCodeOption,
+)
 from lineage.pipeline import AuditJob, AuditOutcome, run_audit_job
+from lineage.vocabulary import SuiteKind
 
 if TYPE_CHECKING:
     from audit.records import Suite
 
-DEFAULT_SUITES = ("harmful", "benign", "capability")
-# The formats recognised by name and columns: every registered one but the generic reader.
-PUBLISHED_FORMATS = ", ".join(name for name in SUITE_FORMATS if name != "generic")
+DEFAULT_SUITES = tuple(SuiteKind)  # the built-in suite of each kind
 
 
 def audit_command(
     repo: Annotated[str, typer.Argument(help="Hub repo id, or a local model folder.")],
-    suite: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--suite",
-            metavar="SPEC",
-            # Rich reads "[...]" as markup: each "[" of the grammar is escaped.
-            help="Suite to run (repeatable; default: harmful, benign, capability). SPEC is"
-            r" \[FORMAT:]\[KIND:]\[prompt=COLUMN:]\[contextual:]SOURCE; SOURCE: a built-in"
-            f" name ({', '.join(BUILTIN_SUITES)}), a benchmark file or HEx-PHI folder, or a"
-            r" Hub dataset (org/name, hf:org/name\[@rev]\[:path]). Published files are"
-            f" recognised by name and columns: {PUBLISHED_FORMATS}. Say what any other"
-            " file means: KIND is harmful (ASR),"
-            " benign (over-refusal) or capability (needs an answer column); prompt=COLUMN"
-            " names the prompt column; contextual adds HarmBench's contextual behaviors."
-            " E.g. xstest:harmful:xstest_prompts.csv, benign:prompt=question:faq.csv.",
-        ),
-    ] = None,
-    judge: Annotated[
-        str,
-        typer.Option(help=f"One of: {', '.join(JUDGES)}."),
-    ] = "refusal",
-    max_new_tokens: Annotated[int, typer.Option(min=1, help="Tokens generated per prompt.")] = 256,
-    batch_size: Annotated[
-        int | None, typer.Option(min=1, help="Prompts per batch (default: auto, halved on OOM).")
-    ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="auto, float32, bfloat16 or float16.")] = "auto",
-    system_prompt: Annotated[
-        str | None, typer.Option(help="System prompt given to every model alike.")
-    ] = None,
+    suite: SuiteOption = None,
+    judge: JudgeOption = "refusal",
+    max_new_tokens: MaxNewTokensOption = 256,
+    batch_size: BatchSizeOption = None,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    system_prompt: SystemPromptOption = None,
     descendants: Annotated[
         bool, typer.Option("--descendants", help="Also audit every recorded descendant.")
     ] = False,
     delta: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Smallest increase that matters (0.02 = 2 pts).")
     ] = DEFAULT_DELTA,
-    trust_remote_code: Annotated[
-        bool, typer.Option("--trust-remote-code", help="Run code shipped in repos (unsafe).")
-    ] = False,
-    allow_pickle: Annotated[
-        bool,
-        typer.Option("--allow-pickle", help="Load pickle-only weights (weights_only=True)."),
-    ] = False,
+    trust_remote_code: TrustRemoteCodeOption = False,
+    allow_pickle: AllowPickleOption = False,
     out: Annotated[
         Path | None,
         typer.Option("--out", help="Write audit.json and per-sample JSONL logs to this folder."),

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from lineage.crawler import CrawlReport
+from lineage.vocabulary import FindingKind
 
 stdout = Console(soft_wrap=True)
 stderr = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -209,7 +210,7 @@ def print_audit(data: dict[str, Any]) -> None:
         for finding in findings:
             word = (
                 "[bold red]regressed[/bold red]"
-                if finding["kind"] == "safety_regression"
+                if finding["kind"] == FindingKind.SAFETY_REGRESSION
                 else ("[yellow]warn[/yellow]")
             )
             lines.append(f"{word} {finding['delta'] * 100:+.1f} pts vs {safe(finding['against'])}")
