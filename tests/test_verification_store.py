@@ -20,6 +20,7 @@ from lineage.verify import FORMAT_VERSION, VerifyReport, latest_verification, ve
 from lineage.verify.report import MergeEstimate
 from lineage.verify.stored import save_verification
 from registry.database import SCHEMA_VERSION, Registry
+from registry.errors import RegistryDamagedError
 from registry.findings import findings_for
 from registry.tables import Revision, Verification
 from tests.support.databases import BACKENDS, registry_database
@@ -121,6 +122,25 @@ def test_a_re_run_replaces_the_report_and_a_dry_run_stores_none(family, weight_z
     assert stored is not None and stored.to_dict() == second.to_dict()
     assert other is None
     assert len({row.revision_id for row in rows}) == len(rows)  # one report per revision
+
+
+def test_a_stored_report_that_no_longer_reads_is_damage_named_by_repo(family, weight_zoo) -> None:
+    repo = weight_zoo.repo_id("ft_a")
+    report = verify(family, repo)
+    with family.session() as session:
+        row = session.exec(select(Verification).order_by(col(Verification.id).desc())).first()
+        assert row is not None
+        row.report = {**row.report, "declared": "not a list"}
+        session.add(row)
+    try:
+        with family.session(write=False) as session, pytest.raises(RegistryDamagedError) as raised:
+            latest_verification(session, repo)
+        message = str(raised.value)
+        assert repo in message and "declared" in message and "\n" not in message
+    finally:
+        verify(family, repo)  # the module's registry is shared: store a good report again
+    with family.session(write=False) as session:
+        assert latest_verification(session, repo).to_dict() == report.to_dict()
 
 
 def test_a_report_read_back_validates_its_own_dump() -> None:

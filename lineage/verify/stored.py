@@ -7,9 +7,11 @@
 
 from __future__ import annotations
 
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from lineage.verify.report import VerifyReport
+from registry.errors import RegistryDamagedError
 from registry.tables import Revision
 from registry.weights import replace_verification, verification_row
 
@@ -32,4 +34,14 @@ def latest_verification(
     Its ``to_dict()`` is what ``verify`` printed; its ``findings`` carry their details.
     """
     row = verification_row(session, repo_id, revision)
-    return None if row is None else VerifyReport.model_validate(row.report)
+    if row is None:
+        return None
+    try:
+        return VerifyReport.model_validate(row.report)
+    except ValidationError as error:  # a stored report that no longer reads is damage
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top)"
+        raise RegistryDamagedError(
+            f"verification {row.id} of {repo_id}: its stored report does not read as a verify"
+            f" report ({where}: {first['msg']}); run `lineage registry check`"
+        ) from error
