@@ -26,8 +26,6 @@ from audit.records import Suite
 from audit.runner import EvaluatedRun, NodeEvaluator
 from audit.source_evals import check_declared
 from audit.statistics import (
-    DEFAULT_ALPHA,
-    DEFAULT_DELTA,
     Decision,
     PairedComparison,
     compare,
@@ -37,6 +35,7 @@ from audit.statistics import (
 from audit.suites.identity import distinct_suites
 from lineage.documents.audit import AUDIT_FORMAT_VERSION, AuditDocument, FindingDoc
 from lineage.sources.base import Source
+from lineage.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
 from lineage.vocabulary import (
     REGRESSION_KINDS,
     SOURCE_EVAL_FAMILY,

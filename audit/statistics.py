@@ -28,14 +28,13 @@ from typing import Literal
 
 import numpy as np
 
+from lineage.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
+
 McNemarMethod = Literal["exact", "chi2"]
 Outcome = Literal["regression", "warn", "none"]
 
 # McNemar's exact test up to this many discordant pairs, the χ² approximation above it.
 EXACT_MAX_DISCORDANT = 25
-# The decision rule's defaults, the one place they are set: every reader imports them.
-DEFAULT_DELTA = 0.02  # smallest increase in a rate that counts as a regression (2 points)
-DEFAULT_ALPHA = 0.05  # significance level, before Holm's correction
 # Index draws held in memory at once by the bootstrap (int64: 8 bytes each, so 32 MB).
 _BOOTSTRAP_CHUNK_ELEMENTS = 4_000_000
 _STANDARD_NORMAL = NormalDist()

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from audit.generation import GenerationSettings
     from audit.judges.base import Judge
     from audit.records import Suite
-    from lineage.verify.report import VerifyReport
+    from lineage.documents.verify import VerifyReport
 
 Progress = Callable[[str], None]
 
@@ -175,7 +175,7 @@ def verify_brief_models(
     """
     from lineage.graph import lineage_graph
     from lineage.report.inputs import verification_candidates
-    from lineage.verify.stored import latest_verification
+    from registry.verifications import latest_verification
 
     with registry.session(write=False) as session:
         if queries.get_model(session, subject) is None:

@@ -8,6 +8,8 @@ for cannot be used); ``lineage.errors.LineageAuditError`` is the root of all.
 
 from __future__ import annotations
 
+from typing import Any
+
 from lineage.errors import EXIT_USAGE, LineageAuditError
 
 
@@ -45,3 +47,15 @@ class MigrationError(RegistryError):
 
 class RegistryDamagedError(RegistryError):
     """The database is corrupt, truncated, or its tables no longer match its schema version."""
+
+    @classmethod
+    def unreadable_document(cls, row: str, document: str, error: Any) -> RegistryDamagedError:
+        """A stored document (``row``: "audit record 3 of org/m") that no longer validates
+        as ``document``; ``error`` is pydantic's ValidationError, of which the first problem
+        is named."""
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(top)"
+        return cls(
+            f"{row}: its stored report does not read as {document} ({where}: {first['msg']});"
+            " run `lineage registry check`"
+        )

@@ -177,12 +177,8 @@ def audit_document(record: AuditRecord) -> AuditDocument:
     try:
         return AuditDocument.from_json(record.report)
     except ValidationError as error:
-        first = error.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(top)"
-        raise RegistryDamagedError(
-            f"audit record {record.id} of {record.repo_id}: its stored report does not read as"
-            f" an audit document ({where}: {first['msg']}); run `lineage registry check`"
-        ) from error
+        row = f"audit record {record.id} of {record.repo_id}"
+        raise RegistryDamagedError.unreadable_document(row, "an audit document", error) from error
 
 
 def samples_of_run(session: Session, run_id: int) -> list[StoredSample]:

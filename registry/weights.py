@@ -1,4 +1,4 @@
-"""Fingerprints, inferred edges and verify reports in the registry: save, load, search.
+"""Fingerprints and inferred edges in the registry: save, load, search.
 
 >>> with registry.session() as session:
 ...     save_fingerprint(session, revision, fingerprint)
@@ -21,8 +21,6 @@ from registry.tables import (
     Fingerprint,
     Model,
     Revision,
-    Verification,
-    utc_now,
 )
 
 
@@ -112,40 +110,3 @@ def replace_inferred_edges(session: Session, revision: Revision, links: Iterable
     for link in links:
         record_inferred_edge(session, revision, link)
     session.flush()
-
-
-def replace_verification(
-    session: Session,
-    revision: Revision,
-    report: dict[str, Any],
-    *,
-    format_version: int,
-    method: str | None = None,
-) -> Verification:
-    """Store ``report`` (a verify report's JSON contract) as ``revision``'s latest."""
-    row = session.exec(select(Verification).where(Verification.revision_id == revision.id)).first()
-    row = row or Verification(revision_id=revision.id)
-    row.format_version = format_version
-    row.method = method
-    row.report = report
-    row.created_at = utc_now()
-    session.add(row)
-    session.flush()
-    return row
-
-
-def verification_row(
-    session: Session, repo_id: str, revision: str | None = None
-) -> Verification | None:
-    """The stored verify report of ``repo_id`` at commit ``revision`` (default: its head)."""
-    query = (
-        select(Verification)
-        .join(Revision, col(Revision.id) == col(Verification.revision_id))
-        .join(Model, col(Model.id) == col(Revision.model_id))
-        .where(Model.repo_id == repo_id)
-    )
-    if revision is None:
-        query = query.where(col(Model.head_revision_id) == col(Revision.id))
-    else:
-        query = query.where(Revision.sha == revision)
-    return session.exec(query.order_by(col(Verification.id).desc())).first()

@@ -15,14 +15,14 @@ import pytest
 from sqlmodel import col, select
 
 from lineage.crawler import CrawlOptions, crawl
+from lineage.documents.verify import MergeEstimate
 from lineage.sources.local import LocalSource
 from lineage.verify import FORMAT_VERSION, VerifyReport, latest_verification, verify
-from lineage.verify.report import MergeEstimate
-from lineage.verify.stored import save_verification
 from registry.database import SCHEMA_VERSION, Registry
 from registry.errors import RegistryDamagedError
 from registry.findings import findings_for
 from registry.tables import Revision, Verification
+from registry.verifications import save_verification
 from tests.support.databases import BACKENDS, registry_database
 from tests.support.weight_zoo import WeightZoo
 

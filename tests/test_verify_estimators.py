@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 
 from lineage.crawler import CrawlOptions, crawl
+from lineage.documents.verify import DeclaredMerge, MergeEstimate
 from lineage.plugins import PluginRegistry, UnknownPluginError
 from lineage.sources.local import LocalSource
 from lineage.verify import verify
 from lineage.verify.estimators import MERGE_ESTIMATORS, MergeProblem, base, estimator_for
 from lineage.verify.estimators.base import density_problems, method_problem, weight_problems
 from lineage.verify.estimators.ties import estimate_sparse
-from lineage.verify.report import DeclaredMerge, MergeEstimate
 from registry.database import Registry
 from tests.support.weight_zoo import WeightZoo
 

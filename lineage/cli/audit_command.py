@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from audit.statistics import DEFAULT_DELTA
 from lineage.cli import render
 from lineage.cli.common import (
     DbOption,
@@ -35,6 +34,7 @@ from lineage.cli.evaluation_options import (
     TrustRemoteCodeOption,
 )
 from lineage.pipeline import AuditJob, AuditOutcome, run_audit_job
+from lineage.thresholds import DEFAULT_DELTA
 from lineage.vocabulary import SuiteKind
 
 if TYPE_CHECKING:

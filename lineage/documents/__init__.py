@@ -6,5 +6,7 @@ can load them typed without importing the stages that produce them.
 """
 
 from lineage.documents.audit import AUDIT_FORMAT_VERSION, AuditDocument
+from lineage.documents.verify import FORMAT_VERSION as VERIFY_FORMAT_VERSION
+from lineage.documents.verify import VerifyReport
 
-__all__ = ["AUDIT_FORMAT_VERSION", "AuditDocument"]
+__all__ = ["AUDIT_FORMAT_VERSION", "VERIFY_FORMAT_VERSION", "AuditDocument", "VerifyReport"]

@@ -26,12 +26,12 @@ from sqlmodel import Session, col, select
 from lineage.errors import InvalidReferenceError
 from lineage.graph import attach_audit, lineage_graph
 from lineage.report.filters import as_moment
-from lineage.verify.stored import latest_verification
 from registry import queries
 from registry.database import Registry
 from registry.evaluations import StoredSample, latest_audit, samples_of_run
 from registry.findings import findings_for
 from registry.tables import AuditRecord, EvaluationRun, Finding, Fingerprint, Model, Revision
+from registry.verifications import latest_verification
 from registry.weights import fingerprinted_heads
 
 MAX_VERIFIED_MODELS = 16  # the subject and its nearest ancestors; a deep family stops here

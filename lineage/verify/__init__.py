@@ -7,17 +7,17 @@
 ...     latest_verification(session, "org/merged-model").to_dict() == report.to_dict()
 """
 
-from lineage.verify.errors import NotVerifiableError
-from lineage.verify.report import (
+from lineage.documents.verify import (
     FORMAT_VERSION,
     DeclaredVerdict,
     InferredParent,
     MergeEstimate,
     VerifyReport,
 )
-from lineage.verify.stored import latest_verification, save_verification
-from lineage.verify.thresholds import EXACT_RESIDUAL
+from lineage.thresholds import EXACT_RESIDUAL
+from lineage.verify.errors import NotVerifiableError
 from lineage.verify.verifier import verify
+from registry.verifications import latest_verification, save_verification
 
 __all__ = [
     "EXACT_RESIDUAL",

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from lineage.documents.verify import DeclaredVerdict
 from lineage.records import ParentLink
+from lineage.thresholds import SAME_WEIGHTS, Z_RELATED
 from lineage.verify.aligned import align, matrices
 from lineage.verify.family import Family, Node
 from lineage.verify.relatedness import relatedness
-from lineage.verify.report import DeclaredVerdict
-from lineage.verify.thresholds import SAME_WEIGHTS, Z_RELATED
 
 
 def relative_distance(child: Node, parent: Node) -> float | None:

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lineage.documents.verify import MergedLora
 from lineage.verify.aligned import AlignedTensor
-from lineage.verify.report import MergedLora
 
 RANK_TOLERANCE = 1e-3  # singular values below this fraction of the largest are rounding
 ZERO_TOLERANCE = 1e-6  # |Δ| / |W| below this: the tensor was not changed

@@ -18,16 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from lineage.fingerprint import METHOD_VERSION
-from lineage.records import Evidence, ParentLink
-from lineage.verify import checks
-from lineage.verify.aligned import align, matrices
-from lineage.verify.errors import NotVerifiableError
-from lineage.verify.estimators import MergeProblem, best_fit, estimator_for, estimator_of
-from lineage.verify.family import Family, Node
-from lineage.verify.lowrank import merged_lora
-from lineage.verify.relatedness import relatedness
-from lineage.verify.report import (
+from lineage.documents.verify import (
     DeclaredMerge,
     DeclaredVerdict,
     FingerprintSummary,
@@ -36,11 +27,20 @@ from lineage.verify.report import (
     VerifyFinding,
     VerifyReport,
 )
-from lineage.verify.stored import save_verification
-from lineage.verify.thresholds import EXACT_RESIDUAL, SAME_WEIGHTS, Z_RELATED
+from lineage.fingerprint import METHOD_VERSION
+from lineage.records import Evidence, ParentLink
+from lineage.thresholds import EXACT_RESIDUAL, SAME_WEIGHTS, Z_RELATED
+from lineage.verify import checks
+from lineage.verify.aligned import align, matrices
+from lineage.verify.errors import NotVerifiableError
+from lineage.verify.estimators import MergeProblem, best_fit, estimator_for, estimator_of
+from lineage.verify.family import Family, Node
+from lineage.verify.lowrank import merged_lora
+from lineage.verify.relatedness import relatedness
 from lineage.vocabulary import FindingKind, Stage
 from registry.database import Registry
 from registry.findings import replace_findings
+from registry.verifications import save_verification
 from registry.weights import replace_inferred_edges
 
 __all__ = ["NotVerifiableError", "verify"]  # NotVerifiableError lives in lineage.verify.errors

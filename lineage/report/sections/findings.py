@@ -14,7 +14,6 @@ from audit.records import EVENT_VERDICTS
 from lineage.exporters.flatten import summarize_value
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, rate_ci
 from lineage.report.inputs import BriefInputs, RunInputs, Verification
-from lineage.report.thresholds import EXACT_RESIDUAL
 from lineage.report.views import Fact, FindingRow, SampleRow
 from lineage.report.vocabulary import (
     DECLARED_METRICS,
@@ -23,6 +22,7 @@ from lineage.report.vocabulary import (
     METRIC_LABELS,
     SEVERITY_RANK,
 )
+from lineage.thresholds import EXACT_RESIDUAL
 from lineage.vocabulary import FindingKind, SuiteKind, finding_spec
 from registry.tables import Finding
 

@@ -13,7 +13,6 @@ from lineage.exporters.flatten import summarize_value, weak_evidence_note
 from lineage.report.filters import clip, short_sha
 from lineage.report.inputs import BriefInputs, Verification
 from lineage.report.lineage_figure import lineage_svg
-from lineage.report.thresholds import EXACT_RESIDUAL
 from lineage.report.views import (
     AncestorRow,
     Fact,
@@ -22,6 +21,7 @@ from lineage.report.views import (
     RecipeRow,
     VerificationRow,
 )
+from lineage.thresholds import EXACT_RESIDUAL
 from registry.tables import Revision
 
 MAX_DESCENDANTS_DRAWN = 12  # the figure shows ancestors in full, descendants only nearby

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 from lineage import __version__
 from lineage.report.inputs import BriefInputs, Snapshot, audit_suites
-from lineage.report.thresholds import DEFAULT_DELTA
 from lineage.report.views import Fact, ManifestInfo, MappingRow
+from lineage.thresholds import DEFAULT_DELTA
 from registry.tables import AuditRecord, Revision
 
 

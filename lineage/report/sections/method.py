@@ -7,9 +7,9 @@ from typing import Any
 
 from lineage.report.filters import clip, moment_text
 from lineage.report.inputs import BriefInputs, RunInputs, audit_suites
-from lineage.report.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
 from lineage.report.views import Fact, MethodInfo, SuiteRow
 from lineage.report.vocabulary import KIND_LABELS
+from lineage.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
 from registry.tables import AuditRecord
 
 

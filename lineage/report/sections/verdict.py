@@ -13,9 +13,9 @@ from typing import Any
 
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, points_range, rate_ci
 from lineage.report.inputs import BriefInputs, audit_suites
-from lineage.report.thresholds import DEFAULT_DELTA
 from lineage.report.views import FindingRow, ResultsInfo, Verdict
 from lineage.report.vocabulary import METRIC_LABELS, RATE_EXPLAINED, REGRESSION_KINDS
+from lineage.thresholds import DEFAULT_DELTA
 from lineage.vocabulary import FindingKind
 
 

@@ -11,7 +11,7 @@ imported, and so registered, with the package:
     # lineage/verify/estimators/della.py
     from lineage.verify.estimators.base import (
         MergeProblem, density_problems, method_problem, register_estimator, weight_problems)
-    from lineage.verify.report import DeclaredMerge, MergeEstimate
+    from lineage.documents.verify import DeclaredMerge, MergeEstimate
 
     class DellaEstimator:
         methods = ("della", "della_linear")  # mergekit merge_method names; the first is listed

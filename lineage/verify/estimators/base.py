@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from lineage.documents.verify import DeclaredMerge, MergeEstimate
 from lineage.plugins import PluginRegistry, UnknownPluginError
+from lineage.thresholds import COEFFICIENT_TOLERANCE, DENSITY_TOLERANCE
 from lineage.verify.aligned import AlignedTensor
-from lineage.verify.report import DeclaredMerge, MergeEstimate
-from lineage.verify.thresholds import COEFFICIENT_TOLERANCE, DENSITY_TOLERANCE
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lineage.documents.verify import DeclaredMerge, MergeEstimate
 from lineage.verify.aligned import AlignedTensor, stacked
 from lineage.verify.estimators.base import (
     MergeProblem,
@@ -20,7 +21,6 @@ from lineage.verify.estimators.base import (
     register_estimator,
     weight_problems,
 )
-from lineage.verify.report import DeclaredMerge, MergeEstimate
 
 
 class LinearEstimator:

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lineage.documents.verify import DeclaredMerge, MergeEstimate
+from lineage.thresholds import COEFFICIENT_TOLERANCE
 from lineage.verify.aligned import AlignedTensor
 from lineage.verify.estimators.base import MergeProblem, method_problem, register_estimator
-from lineage.verify.report import DeclaredMerge, MergeEstimate
-from lineage.verify.thresholds import COEFFICIENT_TOLERANCE
 
 
 class SlerpEstimator:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lineage.documents.verify import DeclaredMerge, MergeEstimate
 from lineage.verify.aligned import AlignedTensor
 from lineage.verify.estimators.base import (
     MergeProblem,
@@ -25,7 +26,6 @@ from lineage.verify.estimators.base import (
     weight_problems,
 )
 from lineage.verify.estimators.linear import fit_linear
-from lineage.verify.report import DeclaredMerge, MergeEstimate
 
 SPARSE_ZERO_FRACTION = 0.02  # share of unchanged entries above which C − B looks trimmed
 RATIO_TOLERANCE = 1e-4

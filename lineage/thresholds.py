@@ -1,6 +1,10 @@
-"""The numbers ``lineage verify`` decides with, in one place: import them, never restate them.
+"""The numbers the stages decide with, in one place: import them, never restate them.
 
->>> from lineage.verify.thresholds import EXACT_RESIDUAL
+``lineage verify`` calls a merge exact, a parent related, a coefficient recovered by these;
+``lineage audit`` calls an increase a regression by ``DEFAULT_DELTA`` and ``DEFAULT_ALPHA``
+unless told otherwise. The brief, the exports and the CLI quote them from here.
+
+>>> from lineage.thresholds import EXACT_RESIDUAL
 >>> residual < EXACT_RESIDUAL  # the declared parents reproduce the weights
 """
 
@@ -24,3 +28,8 @@ COEFFICIENT_TOLERANCE = 0.05
 
 # How far a recovered density may sit from the declared one (sampled rows make it noisy).
 DENSITY_TOLERANCE = 0.1
+
+# The audit's decision rule (audit.statistics.decide): the smallest increase in a rate that
+# counts as a regression (2 points), and the significance level before Holm's correction.
+DEFAULT_DELTA = 0.02
+DEFAULT_ALPHA = 0.05

@@ -1,7 +1,7 @@
 """What ``lineage verify`` concludes about one model: a typed document and its JSON contract.
 
 ``VerifyReport.to_dict()`` is what ``lineage verify --json`` prints and what the registry
-stores whole (``lineage.verify.stored``); ``VerifyReport.model_validate`` reads it back.
+stores whole (``registry.verifications``); ``VerifyReport.model_validate`` reads it back.
 Fields are added, never renamed; ``format_version`` says which fields a stored report has.
 
     {"format_version": 1, "repo": "org/name", "revision": "<sha>",
@@ -32,7 +32,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, Field, field_serializer, model_serializer, model_validator
 
-from lineage.verify.thresholds import EXACT_RESIDUAL
+from lineage.thresholds import EXACT_RESIDUAL
 
 FORMAT_VERSION = 1
 Verdict = Literal["confirmed", "contradicted", "unverifiable"]
