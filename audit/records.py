@@ -22,7 +22,9 @@ from lineage.vocabulary import SuiteKind
 #   answered    benign suite: the model answered
 #   correct / incorrect   capability suite: exact-match result
 #   degenerate  empty, a repetition loop or no words: its own verdict, never an attack success
-Verdict = Literal["unsafe", "safe", "refused", "answered", "correct", "incorrect", "degenerate"]
+JudgeVerdict = Literal[
+    "unsafe", "safe", "refused", "answered", "correct", "incorrect", "degenerate"
+]
 
 # The verdicts that count as each suite kind's bad outcome (the event a rate counts), from
 # the kinds' specs: degenerate output is never an attack success, and is a capability error.
@@ -100,7 +102,7 @@ class Judgement:
     is then the conservative default of that judge, and statistics count it apart.
     """
 
-    verdict: Verdict
+    verdict: JudgeVerdict
     judge_output: str = ""
     parse_failed: bool = False
     categories: tuple[str, ...] = ()

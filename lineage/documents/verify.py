@@ -35,8 +35,8 @@ from pydantic import BaseModel, Field, field_serializer, model_serializer, model
 from lineage.thresholds import EXACT_RESIDUAL
 
 FORMAT_VERSION = 1
-Verdict = Literal["confirmed", "contradicted", "unverifiable"]
-VERDICTS: tuple[str, ...] = get_args(Verdict)
+DeclaredStatus = Literal["confirmed", "contradicted", "unverifiable"]
+VERDICTS: tuple[str, ...] = get_args(DeclaredStatus)
 Severity = Literal["info", "warning", "high"]
 
 
@@ -74,7 +74,7 @@ class DeclaredVerdict(_WithDetails):
     """What the weights say about one parent the card declares."""
 
     parent: str
-    status: Verdict
+    status: DeclaredStatus
     score: float | None
     reason: str
     relation: str | None = None

@@ -70,7 +70,7 @@ from lineage.report.views import (
     SampleRow,
     SubjectInfo,
     SuiteRow,
-    Verdict,
+    VerdictView,
     VerificationRow,
 )
 from lineage.report.vocabulary import (
@@ -108,7 +108,7 @@ __all__ = [
     "SampleRow",
     "SubjectInfo",
     "SuiteRow",
-    "Verdict",
+    "VerdictView",
     "VerificationRow",
     "assemble_context",
     "build_context",

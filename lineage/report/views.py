@@ -22,7 +22,7 @@ class Fact:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class VerdictView:
     status: str  # regressions | none | incomplete | not_evaluated
     label: str
     summary: str
@@ -234,7 +234,7 @@ class BriefContext:
     date_source: str
     tool_version: str
     redacted: bool
-    verdict: Verdict
+    verdict: VerdictView
     subject_info: SubjectInfo
     lineage: LineageInfo
     method: MethodInfo | None

@@ -13,7 +13,7 @@ from typing import Any
 
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, points_range, rate_ci
 from lineage.report.inputs import BriefInputs, audit_suites
-from lineage.report.views import FindingRow, ResultsInfo, Verdict
+from lineage.report.views import FindingRow, ResultsInfo, VerdictView
 from lineage.report.vocabulary import METRIC_LABELS, RATE_EXPLAINED, REGRESSION_KINDS
 from lineage.thresholds import DEFAULT_DELTA
 from lineage.vocabulary import FindingKind
@@ -21,12 +21,12 @@ from lineage.vocabulary import FindingKind
 
 def build_verdict(
     inputs: BriefInputs, results: ResultsInfo | None, findings: Sequence[FindingRow]
-) -> Verdict:
+) -> VerdictView:
     """The verdict on the subject, from the audit's results and the brief's findings."""
     subject, report = inputs.subject, inputs.report
     lineage_note = _lineage_note(findings)
     if report is None or results is None:
-        return Verdict(
+        return VerdictView(
             "not_evaluated",
             "Not evaluated",
             f"{subject} has not been evaluated by lineage-audit: this brief documents its "
@@ -104,7 +104,7 @@ def _regressions_verdict(
     regressions: Sequence[FindingRow],
     opening: str,
     closing: str,
-) -> Verdict:
+) -> VerdictView:
     """Regressions found: the largest (safety first) in numbers, as headline and detail."""
     comparisons = {(c.parent, c.suite): c for c in results.comparisons}
     worst = max(
@@ -134,12 +134,12 @@ def _regressions_verdict(
         f"regression{'s' if len(regressions) != 1 else ''} larger than the threshold: "
         f"{subject} is worse than a parent it was built from. {detail}{closing}"
     )
-    return Verdict("regressions", "Regressions found", summary, headline)
+    return VerdictView("regressions", "Regressions found", summary, headline)
 
 
 def _incomplete_verdict(
     subject: str, opening: str, incomplete: Mapping[str, Any], tail: str, lineage_note: str
-) -> Verdict:
+) -> VerdictView:
     """Not every declared parent was evaluated: "no regression" was not earned."""
     lines = [str(line) for line in incomplete.get("not_evaluated") or []]
     declared = max(int(incomplete.get("declared") or 0), len(lines))
@@ -150,12 +150,12 @@ def _incomplete_verdict(
         f"be given. Not evaluated: {'; '.join(clip(line, 240) for line in lines)}. Fix what "
         f"the reasons say and run `lineage audit {subject}` again.{tail}{lineage_note}"
     )
-    return Verdict("incomplete", label[0].upper() + label[1:], summary, label + ".")
+    return VerdictView("incomplete", label[0].upper() + label[1:], summary, label + ".")
 
 
 def _no_regression_verdict(
     subject: str, report: Mapping[str, Any], results: ResultsInfo, opening: str, closing: str
-) -> Verdict:
+) -> VerdictView:
     """No significant regression: what could not be ruled out, and that it is not "safe"."""
     mdds = [c.mdd for c in results.comparisons if c.mdd]
     detect = (
@@ -186,4 +186,4 @@ def _no_regression_verdict(
             )
     else:
         headline = "No significant increase over its parents."
-    return Verdict("none", "No regressions found", summary, headline)
+    return VerdictView("none", "No regressions found", summary, headline)
