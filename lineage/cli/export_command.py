@@ -34,12 +34,10 @@ def export_command(
 
       lineage export org/merge --out review/ --redact
     """
-    from lineage.pipeline import verify_brief_models
-    from lineage.report.bundle import export_bundle
+    from lineage.bundle import export_bundle
 
     check_output_folder(out)
     registry = open_registry(db)
-    verify_brief_models(registry, repo)  # the brief reads the stored verifications
     try:
         result = export_bundle(registry, repo, out, redact=redact, pdf=not no_pdf)
     except OSError as error:

@@ -7,6 +7,10 @@ DIR/graph.graphml     the same graph for graph tools
 DIR/bom.cdx.json      CycloneDX 1.6 ML-BOM with the evaluation results and findings
 DIR/audit.json        the latest audit's JSON contract (absent: never audited)
 DIR/samples/*.jsonl   every response behind that audit, one file per model and suite
+
+It sits beside the pipeline, above the report: it gathers what several stages write (the
+brief, the exporters, the audit's sample logs), and verifies, and stores, what the brief
+shows of verify before the brief reads it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from pathlib import Path
 from lineage.errors import RepoNotFoundError
 from lineage.exporters import export_graph
 from lineage.graph import attach_audit, lineage_graph
+from lineage.pipeline import verify_brief_models
 from registry import queries
 from registry.database import Registry
 from registry.evaluations import latest_audit
@@ -60,6 +65,7 @@ def export_bundle(
                 result.written += write_recorded_sample_logs(session, record, out / "samples")
             else:
                 result.skipped.append("samples: left out with --redact")
+    verify_brief_models(registry, repo_id)  # the brief reads the stored verifications
     result.written.append(write_brief(registry, repo_id, out / "brief.html", redact=redact))
     if pdf:
         result.written.append(write_brief(registry, repo_id, out / "brief.pdf", redact=redact))
