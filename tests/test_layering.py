@@ -31,3 +31,23 @@ def test_every_package_directory_is_a_package() -> None:
         for folder in (ROOT / package).rglob("*"):
             if folder.is_dir() and folder.name != "__pycache__" and any(folder.glob("*.py")):
                 assert (folder / "__init__.py").is_file(), f"{folder} has no __init__.py"
+
+
+def test_no_two_components_import_each_other() -> None:
+    """Siblings of one layer may import each other (``:`` in the contract), but never both
+    ways: a cycle between components would make them one component in disguise."""
+    grimp = pytest.importorskip("grimp")  # import-linter's own graph builder
+    graph = grimp.build_graph("lineage", "audit", "registry")
+    components = sorted(
+        {module for module in graph.modules if module.count(".") == 1 and module != "lineage.cli"}
+        | {"audit", "registry", "lineage.cli"}
+    )
+    components = [c for c in components if not c.startswith(("audit.", "registry."))]
+    cycles = [
+        (a, b)
+        for index, a in enumerate(components)
+        for b in components[index + 1 :]
+        if graph.chain_exists(importer=a, imported=b, as_packages=True)
+        and graph.chain_exists(importer=b, imported=a, as_packages=True)
+    ]
+    assert cycles == []
