@@ -89,7 +89,7 @@ def attach_audit(graph: nx.DiGraph, session: Session, subject: str) -> nx.DiGrap
       audit stages), as kind, severity, stage, against, message.
     ``graph.graph["audit"]`` holds the audit's judge and options, or None if never audited.
     """
-    from registry.evaluations import latest_audit
+    from registry.evaluations import audit_document, latest_audit
     from registry.findings import findings_for
 
     record = latest_audit(session, subject)
@@ -102,23 +102,24 @@ def attach_audit(graph: nx.DiGraph, session: Session, subject: str) -> nx.DiGrap
             "options": record.options,
         }
     )
-    models = record.report.get("models", {}) if record is not None else {}
+    models = audit_document(record).models if record is not None else {}
     for node in graph.nodes:
         measured = []
-        for suite_name, suite in sorted((models.get(node) or {}).get("suites", {}).items()):
-            spec = suite_spec(suite.get("kind"))  # what it measures, and under which name
+        evaluated = models.get(node)
+        for suite_name, suite in sorted(evaluated.suites.items() if evaluated else []):
+            spec = suite_spec(suite.kind)  # what it measures, and under which name
             if spec is None:
                 continue
             metric, direct = spec.metric, spec.rate_is_metric
-            low, high = suite["ci"]
+            low, high = suite.ci
             measured.append(
                 {
                     "suite": suite_name,
-                    "kind": suite["kind"],
+                    "kind": suite.kind,
                     "metric": metric,
-                    "value": suite["rate"] if direct else round(1 - suite["rate"], 6),
+                    "value": suite.rate if direct else round(1 - suite.rate, 6),
                     "ci": [low, high] if direct else [round(1 - high, 6), round(1 - low, 6)],
-                    "n": suite["n"],
+                    "n": suite.n,
                     "judge": graph.graph["audit"]["judge"],
                 }
             )

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
+from registry.evaluations import audit_document
 from registry.tables import AuditRecord, Crawl, CrawlEvent, Edge, EdgeEvidence, Model, Revision
 
 # Walks stop here even without a max_depth: a cycle in declared lineage (a card that names
@@ -448,7 +449,7 @@ def audit_with_subject(session: Session, repo_id: str, sha: str) -> AuditRecord 
             sa.cast(col(AuditRecord.report), sa.Text).contains(sha, autoescape=True)
         )
     for candidate in session.exec(query):
-        entry = ((candidate.report or {}).get("models") or {}).get(repo_id) or {}
-        if entry.get("role") == "subject" and entry.get("revision") == sha:
+        entry = audit_document(candidate).models.get(repo_id)
+        if entry is not None and entry.role == "subject" and entry.revision == sha:
             return candidate
     return None
