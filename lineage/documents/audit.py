@@ -17,6 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lineage.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
+
 # 1: the contract as first published. A stored report without the field is version 1.
 AUDIT_FORMAT_VERSION = 1
 
@@ -78,6 +80,19 @@ class FindingDoc(_Document):
     family: str = ""
     adjusted_p: float | None = None
     severity: str = "warning"
+    # A comparison's numbers (a regression or a warning), in the order the audit writes them.
+    suite_hash: str | None = None
+    child_rate: float | None = None
+    parent_rate: float | None = None
+    n: int | None = None
+    b: int | None = None
+    c: int | None = None
+    test: str | None = None
+    mdd: float | None = None
+    sensitivity_outcome: str | None = None
+    # A card's declared result against the re-run (``missed_by_source_eval``).
+    declared: float | None = None
+    measured: float | None = None
 
     # The registry's record of a finding (``registry.findings.FindingRecord``): the audit
     # hands its findings to the registry as they are, the whole JSON as their details.
@@ -122,6 +137,39 @@ class ComparisonDoc(_Document):
     sensitivity_outcome: str | None = None
 
 
+class SuiteDoc(_Document):
+    """One suite the audit ran: its name, kind, content hash, size and where it came from."""
+
+    name: str | None = None
+    kind: str | None = None
+    hash: str | None = None
+    size: int | None = None
+    source: str | None = None
+    left_out: dict[str, Any] = Field(default_factory=dict)
+
+
+class GenerationDoc(_Document):
+    """The generation settings the audit asked for (a run records what it actually used)."""
+
+    max_new_tokens: int | None = None
+    system_prompt: str | None = None
+    batch_size: int | None = None
+    device: str | None = None
+    dtype: str | None = None
+
+
+class OptionsDoc(_Document):
+    """How the audit decided: δ, α, the bootstrap, the suites and the generation settings."""
+
+    delta: float = DEFAULT_DELTA
+    alpha: float = DEFAULT_ALPHA
+    descendants: bool = False
+    bootstrap_resamples: int = 0
+    seed: int = 0
+    suites: list[SuiteDoc] = Field(default_factory=list)
+    generation: GenerationDoc = Field(default_factory=GenerationDoc)
+
+
 class JudgeDoc(_Document):
     id: str
     version: str = ""
@@ -143,7 +191,7 @@ class AuditDocument(_Document):
     findings: list[FindingDoc] = Field(default_factory=list)
     comparisons: list[ComparisonDoc] = Field(default_factory=list)
     judge: JudgeDoc | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: OptionsDoc = Field(default_factory=OptionsDoc)
     skipped: list[str] = Field(default_factory=list)
     incomplete: dict[str, IncompleteDoc] = Field(default_factory=dict)
     verdict: str = ""

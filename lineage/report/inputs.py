@@ -23,12 +23,14 @@ from typing import Any
 import networkx as nx
 from sqlmodel import Session, col, select
 
+from lineage.documents.audit import AuditDocument
+from lineage.documents.verify import VerifyFinding, VerifyReport
 from lineage.errors import InvalidReferenceError
 from lineage.graph import attach_audit, lineage_graph
 from lineage.report.filters import as_moment
 from registry import queries
 from registry.database import Registry
-from registry.evaluations import StoredSample, latest_audit, samples_of_run
+from registry.evaluations import StoredSample, audit_document, latest_audit, samples_of_run
 from registry.findings import findings_for
 from registry.tables import AuditRecord, EvaluationRun, Finding, Fingerprint, Model, Revision
 from registry.verifications import latest_verification
@@ -50,8 +52,17 @@ class Verification:
     """What ``lineage verify`` concludes about one model's declared parents."""
 
     repo_id: str
-    data: dict[str, Any]  # VerifyReport.to_dict()
-    findings: list[Any]  # the findings ``lineage verify`` stored (VerifyFinding), with details
+    report: VerifyReport  # as ``lineage verify`` stored it, typed
+
+    @property
+    def findings(self) -> list[VerifyFinding]:
+        """The findings ``lineage verify`` stored, with their details."""
+        return list(self.report.findings)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The stored report's JSON contract (``VerifyReport.to_dict()``)."""
+        return self.report.to_dict()
 
 
 @dataclass(frozen=True)
@@ -73,7 +84,8 @@ class BriefInputs:
     head: Revision | None
     graph: nx.DiGraph  # the recorded lineage around the subject
     ancestors: Mapping[str, int]  # ancestor -> generations above the subject
-    record: AuditRecord | None  # the newest audit of the head revision
+    record: AuditRecord | None  # the newest audit of the head revision (its row)
+    document: AuditDocument | None  # that audit's report, typed; None when never audited
     members: Sequence[str]  # the subject and the models the audit compared it with
     runs: Mapping[str, Mapping[str, RunInputs]]  # repo -> suite -> the run compared
     stored_findings: Mapping[str, list[Finding]]  # the subject first, then its ancestors
@@ -99,7 +111,8 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
         graph = lineage_graph(session, repo_id)
         ancestors = dict(queries.ancestors(session, repo_id))
         record = _audit_record(session, repo_id, head.sha if head else None)
-        members = _members(record, repo_id, ancestors) if record else []
+        document = audit_document(record) if record else None
+        members = _members(document, repo_id, ancestors) if document else []
         runs = _runs(session, record, members) if record else {}
         stored_findings = {
             node: findings_for(session, node) for node in [repo_id, *sorted(ancestors)]
@@ -116,6 +129,7 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
         graph=graph,
         ancestors=ancestors,
         record=record,
+        document=document,
         members=members,
         runs=runs,
         stored_findings=stored_findings,
@@ -142,13 +156,12 @@ def _audit_record(session: Session, repo_id: str, sha: str | None) -> AuditRecor
     return queries.audit_with_subject(session, repo_id, sha)
 
 
-def _members(record: AuditRecord, subject: str, ancestors: Mapping[str, int]) -> list[str]:
+def _members(document: AuditDocument, subject: str, ancestors: Mapping[str, int]) -> list[str]:
     """The subject, the parents it was compared with, and its merge's base (if evaluated)."""
-    report = record.report
-    parents = [c["against"] for c in report.get("comparisons", []) if c.get("model") == subject]
-    models = report.get("models") or {}
+    parents = [c.against for c in document.comparisons if c.model == subject]
+    models = document.models
     bases = sorted(
-        repo for repo, entry in models.items() if entry.get("role") == "base" and repo in ancestors
+        repo for repo, entry in models.items() if entry.role == "base" and repo in ancestors
     )
     return [m for m in dict.fromkeys([subject, *parents, *bases]) if m in models]
 
@@ -194,7 +207,7 @@ def _stored_verifications(session: Session, repos: Sequence[str]) -> dict[str, V
     for repo in repos:
         report = latest_verification(session, repo)
         if report is not None:
-            verified[repo] = Verification(repo, report.to_dict(), list(report.findings))
+            verified[repo] = Verification(repo, report)
     return verified
 
 
