@@ -21,7 +21,6 @@ from lineage.report.views import (
     RecipeRow,
     VerificationRow,
 )
-from lineage.thresholds import EXACT_RESIDUAL
 from registry.tables import Revision
 
 MAX_DESCENDANTS_DRAWN = 12  # the figure shows ancestors in full, descendants only nearby
@@ -34,9 +33,9 @@ def build_lineage(inputs: BriefInputs) -> LineageInfo:
     figure_graph = _figure_graph(graph, subject, ancestors, inputs.members)
     verifications, head = inputs.verifications, inputs.head
     statuses = {
-        f"{verdict['parent']}->{repo}": verdict["status"]
+        f"{verdict.parent}->{repo}": verdict.status
         for repo, check in verifications.items()
-        for verdict in check.data.get("declared", [])
+        for verdict in check.report.declared
     }
     figure = Markup(lineage_svg(figure_graph, subject, verification=statuses)) if graph else None
     rows = []
@@ -166,38 +165,35 @@ def _verification_rows(
     recovered: list[Fact] = []
     order = sorted(verifications, key=lambda r: (r != subject, ancestors.get(r, 0), r))
     for repo in order:
-        data = verifications[repo].data
-        for verdict in data.get("declared", []):
-            detail = clip(verdict.get("reason"))
-            rows.append(VerificationRow(repo, verdict["parent"], verdict["status"], detail))
-        for inferred in data.get("inferred", []):
+        report = verifications[repo].report
+        for verdict in report.declared:
+            detail = clip(verdict.reason)
+            rows.append(VerificationRow(repo, verdict.parent, verdict.status, detail))
+        for inferred in report.inferred:
             rows.append(
                 VerificationRow(
                     repo,
-                    inferred["parent"],
+                    inferred.parent,
                     "undeclared",
                     clip(
-                        f"{inferred.get('relation')} parent, confidence "
-                        f"{float(inferred.get('confidence') or 0):.2f}: {inferred.get('reason')}"
+                        f"{inferred.relation} parent, confidence "
+                        f"{inferred.confidence:.2f}: {inferred.reason}"
                     ),
                 )
             )
-        merge = data.get("merge")
-        if merge:
+        merge = report.merge
+        if merge is not None:
             weights = ", ".join(
-                f"{parent} {float(value):.3f}"
-                for parent, value in sorted((merge.get("coefficients") or {}).items())
+                f"{parent} {value:.3f}" for parent, value in sorted(merge.coefficients.items())
             )
-            residual = float(merge.get("residual") or 0.0)
+            residual = merge.residual
             # Below 1e-4 the residual is float rounding: its digits differ across BLAS builds.
             shown = "below 0.0001" if residual < 1e-4 else f"{residual:.2g}"
-            fits = (
-                "reproduces the weights" if residual < EXACT_RESIDUAL else "does not reproduce them"
-            )
+            fits = "reproduces the weights" if merge.exact else "does not reproduce them"
             recovered.append(
                 Fact(
                     repo,
-                    f"{merge.get('method')} merge: {weights or 'no coefficients'}",
+                    f"{merge.method} merge: {weights or 'no coefficients'}",
                     f"relative residual {shown}: the fit {fits}",
                 )
             )
