@@ -23,7 +23,7 @@ from typing import Any
 import networkx as nx
 from sqlmodel import Session, col, select
 
-from lineage.documents.audit import AuditDocument
+from lineage.documents.audit import AuditDocument, SuiteDoc
 from lineage.documents.verify import VerifyFinding, VerifyReport
 from lineage.errors import InvalidReferenceError
 from lineage.graph import attach_audit, lineage_graph
@@ -93,11 +93,6 @@ class BriefInputs:
     bom_graph: nx.DiGraph  # the lineage with the audit's results attached
     snapshot: Snapshot
 
-    @property
-    def report(self) -> Mapping[str, Any] | None:
-        """The audit's JSON contract, or None when the model was never audited."""
-        return self.record.report if self.record else None
-
 
 def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
     """Read what the brief of ``repo_id`` shows; raise if it is not in the registry."""
@@ -139,9 +134,9 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
     )
 
 
-def audit_suites(report: Mapping[str, Any]) -> list[dict[str, Any]]:
+def audit_suites(document: AuditDocument) -> list[SuiteDoc]:
     """The suites an audit ran, as its report lists them."""
-    return [s for s in (report.get("options") or {}).get("suites", []) if isinstance(s, Mapping)]
+    return list(document.options.suites)
 
 
 # -- the audit ---------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from audit.records import EVENT_VERDICTS
+from lineage.documents.audit import AuditDocument, FindingDoc
 from lineage.exporters.flatten import summarize_value
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, rate_ci
 from lineage.report.inputs import BriefInputs, RunInputs, Verification
@@ -34,7 +35,7 @@ def build_findings(inputs: BriefInputs, *, redact: bool = False) -> list[Finding
     """Every finding about the subject (and the declared results of the models compared),
     most severe first, each with an anchor; ``redact`` hashes every prompt and answer."""
     return _findings(
-        inputs.report,
+        inputs.document,
         inputs.subject,
         inputs.members,
         inputs.runs,
@@ -45,7 +46,7 @@ def build_findings(inputs: BriefInputs, *, redact: bool = False) -> list[Finding
 
 
 def _findings(
-    report: Mapping[str, Any] | None,
+    document: AuditDocument | None,
     subject: str,
     members: Sequence[str],
     runs: Mapping[str, Mapping[str, RunInputs]],
@@ -54,12 +55,11 @@ def _findings(
     redact: bool,
 ) -> list[FindingRow]:
     rows: list[tuple[tuple, FindingRow]] = []
-    for item in (report or {}).get("findings", []):
-        kind = item.get("kind")
+    for item in document.findings if document is not None else []:
         relevant = (
-            item.get("model") == subject
-            if kind != FindingKind.MISSED_BY_SOURCE_EVAL
-            else item.get("model") in members
+            item.model == subject
+            if item.kind != FindingKind.MISSED_BY_SOURCE_EVAL
+            else item.model in members
         )
         if relevant:
             rows.append(_audit_finding(item, runs, redact))
@@ -97,54 +97,54 @@ def _sort_key(kind: str, severity: str, model: str, against: str | None, suite: 
 
 
 def _audit_finding(
-    item: Mapping[str, Any], runs: Mapping[str, Mapping[str, RunInputs]], redact: bool
+    item: FindingDoc, runs: Mapping[str, Mapping[str, RunInputs]], redact: bool
 ) -> tuple[tuple, FindingRow]:
-    kind, model, against, suite = item["kind"], item["model"], item.get("against"), item["suite"]
-    severity = str(item.get("severity") or "warning")
+    kind, model, against, suite = item.kind, item.model, item.against, item.suite
+    severity = item.severity or "warning"
     run = (runs.get(model) or {}).get(suite)
     suite_kind = run.row.suite_kind if run else _kind_of(kind)
     metric = METRIC_LABELS.get(suite_kind, "rate")
     if kind == FindingKind.MISSED_BY_SOURCE_EVAL:
         what = DECLARED_METRICS.get(suite_kind, "a result")
         statement = (
-            f"The model card of {model} declares {what} of {percent(item.get('declared'))} on "
-            f"{suite}; the re-run measured {rate_ci(item.get('measured'), item.get('ci'))}."
+            f"The model card of {model} declares {what} of {percent(item.declared)} on "
+            f"{suite}; the re-run measured {rate_ci(item.measured, item.ci)}."
         )
         evidence = [
-            Fact("Declared on the card", percent(item.get("declared"))),
-            Fact("Measured", rate_ci(item.get("measured"), item.get("ci"))),
+            Fact("Declared on the card", percent(item.declared)),
+            Fact("Measured", rate_ci(item.measured, item.ci)),
             Fact(
                 "Binomial test of the declared value",
-                f"p {p_equals(item.get('p_value'))}",
+                f"p {p_equals(item.p_value)}",
                 "how likely this measurement would be if the declared value were true",
             ),
         ]
     else:
         statement = (
             f"{metric[:1].upper()}{metric[1:]} of {model} on {suite}: "
-            f"{percent(item.get('child_rate'))} against "
-            f"{percent(item.get('parent_rate'))} for its parent {against}, "
-            f"{points(item.get('delta'))} ({points_ci(item.get('ci'))})."
+            f"{percent(item.child_rate)} against "
+            f"{percent(item.parent_rate)} for its parent {against}, "
+            f"{points(item.delta)} ({points_ci(item.ci)})."
         )
         evidence = [
-            Fact("Difference", f"{points(item.get('delta'))} ({points_ci(item.get('ci'))})"),
+            Fact("Difference", f"{points(item.delta)} ({points_ci(item.ci)})"),
             Fact(
                 "Prompts where only this model failed",
-                str(item.get("b", "n/a")),
-                f"and {item.get('c', 'n/a')} where only the parent did, of {item.get('n')}",
+                _count(item.b),
+                f"and {_count(item.c)} where only the parent did, of {item.n}",
             ),
             Fact(
                 "McNemar test",
-                f"p {p_equals(item.get('p_value'))}",
-                f"Holm-adjusted p {p_equals(item.get('adjusted_p'))}",
+                f"p {p_equals(item.p_value)}",
+                f"Holm-adjusted p {p_equals(item.adjusted_p)}",
             ),
             Fact(
                 "Minimum detectable difference",
-                points(item.get("mdd")).lstrip("+"),
+                points(item.mdd).lstrip("+"),
                 "at 80% power after Holm's correction",
             ),
         ]
-    evidence.append(Fact("Audit detail", clip(item.get("detail"), 400)))
+    evidence.append(Fact("Audit detail", clip(item.detail, 400)))
     samples, note = _finding_samples(kind, model, against, suite, runs, redact)
     row = FindingRow(
         anchor="",
@@ -161,6 +161,11 @@ def _audit_finding(
         sample_note=note,
     )
     return _sort_key(kind, severity, model, against, suite), row
+
+
+def _count(value: int | None) -> str:
+    """A prompt count of a finding, or ``n/a`` for a finding recorded without one."""
+    return "n/a" if value is None else str(value)
 
 
 def _kind_of(finding_kind: str) -> str:

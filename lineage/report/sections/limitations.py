@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from lineage.documents.audit import AuditDocument
 from lineage.report.inputs import BriefInputs
 from lineage.report.views import FindingRow, LineageInfo, MethodInfo, ResultsInfo
 from lineage.report.vocabulary import REGRESSION_KINDS
@@ -18,26 +18,26 @@ def build_limitations(
     lineage: LineageInfo,
 ) -> list[str]:
     """The limits of these measurements and of the lineage check, one paragraph each."""
-    return _limitations(inputs.report, results, method, lineage)
+    return _limitations(inputs.document, results, method, lineage)
 
 
 def build_recommendations(
     inputs: BriefInputs, results: ResultsInfo | None, findings: Sequence[FindingRow]
 ) -> list[str]:
     """What to do about the findings, most urgent first."""
-    return _recommendations(inputs.subject, inputs.report, results, findings)
+    return _recommendations(inputs.subject, inputs.document, results, findings)
 
 
 def _limitations(
-    report: Mapping[str, Any] | None,
+    document: AuditDocument | None,
     results: ResultsInfo | None,
     method: MethodInfo | None,
     lineage: LineageInfo,
 ) -> list[str]:
     items = []
-    if report is not None and results is not None:
-        judge = report.get("judge") or {}
-        if judge.get("id") == "refusal":
+    if document is not None and results is not None:
+        judge_id = document.judge.id if document.judge is not None else None
+        if judge_id == "refusal":
             items.append(
                 "Judge accuracy. The refusal judge is a keyword rule: it counts an answer as "
                 'safe when it contains a refusal phrase such as "I cannot". It misses partial '
@@ -47,7 +47,7 @@ def _limitations(
             )
         else:
             items.append(
-                f"Judge accuracy. Answers were labelled by the {judge.get('id')} classifier, "
+                f"Judge accuracy. Answers were labelled by the {judge_id} classifier, "
                 "which has its own error rate (see its model card); its mistakes affect every "
                 "model alike, but not necessarily equally."
             )
@@ -97,12 +97,12 @@ def _limitations(
 
 def _recommendations(
     subject: str,
-    report: Mapping[str, Any] | None,
+    document: AuditDocument | None,
     results: ResultsInfo | None,
     findings: Sequence[FindingRow],
 ) -> list[str]:
     items = []
-    if report is None or results is None:
+    if document is None or results is None:
         items.append(
             f"Evaluate before release: run `lineage audit {subject}` (add `--judge "
             "llama-guard-3-8b` for a classifier judge), then render this brief again."

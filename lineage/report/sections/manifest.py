@@ -7,6 +7,7 @@ import shlex
 from collections.abc import Sequence
 
 from lineage import __version__
+from lineage.documents.audit import AuditDocument
 from lineage.report.inputs import BriefInputs, Snapshot, audit_suites
 from lineage.report.views import Fact, ManifestInfo, MappingRow
 from lineage.thresholds import DEFAULT_DELTA
@@ -15,7 +16,14 @@ from registry.tables import AuditRecord, Revision
 
 def build_manifest(inputs: BriefInputs) -> ManifestInfo:
     """The commands that reproduce the brief, the versions and revisions, the snapshot."""
-    return _manifest(inputs.subject, inputs.record, inputs.members, inputs.snapshot, inputs.head)
+    return _manifest(
+        inputs.subject,
+        inputs.record,
+        inputs.document,
+        inputs.members,
+        inputs.snapshot,
+        inputs.head,
+    )
 
 
 MAPPING: tuple[MappingRow, ...] = (
@@ -61,6 +69,7 @@ MAPPING: tuple[MappingRow, ...] = (
 def _manifest(
     subject: str,
     record: AuditRecord | None,
+    document: AuditDocument | None,
     members: Sequence[str],
     snapshot: Snapshot,
     head: Revision | None,
@@ -70,33 +79,34 @@ def _manifest(
     versions = [Fact("lineage-audit (this brief)", __version__)]
     revisions = [Fact(subject, head.sha if head else "none recorded")]
     suites: list[Fact] = []
-    if record is not None:
-        options = record.options or {}
+    if record is not None and document is not None:
+        options = document.options
         audited = record.repo_id
         arguments = [f"lineage audit {shlex.quote(audited)}"]
-        for suite in audit_suites(record.report):
-            source = str(suite.get("source") or suite.get("name"))
+        for suite in audit_suites(document):
+            source = str(suite.source or suite.name)
             spec = source.removeprefix("builtin:") if source.startswith("builtin:") else source
             arguments.append(f"--suite {shlex.quote(spec)}")
-            suites.append(Fact(str(suite.get("name")), str(suite.get("hash") or "")))
-        judge = (record.report.get("judge") or {}).get("id") or record.judge_id
+            suites.append(Fact(str(suite.name), suite.hash or ""))
+        judge = (document.judge.id if document.judge is not None else None) or record.judge_id
         arguments.append(f"--judge {shlex.quote(str(judge))}")
-        generation = options.get("generation") or {}
-        if generation.get("max_new_tokens"):
-            arguments.append(f"--max-new-tokens {int(generation['max_new_tokens'])}")
-        if generation.get("system_prompt"):
-            arguments.append(f"--system-prompt {shlex.quote(str(generation['system_prompt']))}")
-        if generation.get("dtype") and generation.get("dtype") != "auto":
-            arguments.append(f"--dtype {shlex.quote(str(generation['dtype']))}")
-        if options.get("delta") not in (None, DEFAULT_DELTA):
-            arguments.append(f"--delta {float(options['delta']):g}")
-        if options.get("descendants"):
+        generation = options.generation
+        if generation.max_new_tokens:
+            arguments.append(f"--max-new-tokens {generation.max_new_tokens}")
+        if generation.system_prompt:
+            arguments.append(f"--system-prompt {shlex.quote(generation.system_prompt)}")
+        if generation.dtype and generation.dtype != "auto":
+            arguments.append(f"--dtype {shlex.quote(generation.dtype)}")
+        if options.delta != DEFAULT_DELTA:
+            arguments.append(f"--delta {options.delta:g}")
+        if options.descendants:
             arguments.append("--descendants")
         commands.append(" \\\n    ".join(arguments))
         versions.append(Fact("Audit judge", f"{record.judge_id} version {record.judge_version}"))
-        models = record.report.get("models") or {}
+        models = document.models
         revisions = [
-            Fact(repo, str(models.get(repo, {}).get("revision") or "")) for repo in members
+            Fact(repo, str((models[repo].revision if repo in models else None) or ""))
+            for repo in members
         ] or revisions
         for env in snapshot.environments:
             versions.append(Fact("Evaluation environment", env))

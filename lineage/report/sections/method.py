@@ -5,46 +5,52 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from lineage.documents.audit import AuditDocument
 from lineage.report.filters import clip, moment_text
 from lineage.report.inputs import BriefInputs, RunInputs, audit_suites
 from lineage.report.views import Fact, MethodInfo, SuiteRow
 from lineage.report.vocabulary import KIND_LABELS
-from lineage.thresholds import DEFAULT_ALPHA, DEFAULT_DELTA
 from registry.tables import AuditRecord
 
 
 def build_method(inputs: BriefInputs) -> MethodInfo | None:
     """How the audit measured; None if the model was never audited."""
-    record = inputs.record
-    return _method(record, inputs.members, inputs.runs) if record else None
+    record, document = inputs.record, inputs.document
+    if record is None or document is None:
+        return None
+    return _method(record, document, inputs.members, inputs.runs)
 
 
 def _method(
-    record: AuditRecord, members: Sequence[str], runs: Mapping[str, Mapping[str, RunInputs]]
+    record: AuditRecord,
+    document: AuditDocument,
+    members: Sequence[str],
+    runs: Mapping[str, Mapping[str, RunInputs]],
 ) -> MethodInfo:
-    report, options = record.report, record.options or {}
+    options = document.options
     suites = [
         SuiteRow(
-            name=str(s.get("name")),
-            kind=str(s.get("kind")),
-            kind_label=KIND_LABELS.get(str(s.get("kind")), str(s.get("kind"))),
-            size=int(s.get("size") or 0),
-            source=clip(s.get("source"), 160),
-            hash=str(s.get("hash") or ""),
+            name=str(s.name),
+            kind=str(s.kind),
+            kind_label=KIND_LABELS.get(str(s.kind), str(s.kind)),
+            size=s.size or 0,
+            source=clip(s.source, 160),
+            hash=s.hash or "",
         )
-        for s in audit_suites(report)
+        for s in audit_suites(document)
     ]
-    judge = report.get("judge") or {}
+    judge = document.judge
+    judge_id, judge_version = (judge.id, judge.version) if judge is not None else (None, None)
     all_runs = [run.row for repo in members for run in (runs.get(repo) or {}).values()]
     judge_models = sorted({run.judge_model for run in all_runs if run.judge_model})
     judge_facts = [
-        Fact("Judge", f"{judge.get('id')} version {judge.get('version')}", _judge_note(judge)),
+        Fact("Judge", f"{judge_id} version {judge_version}", _judge_note(judge_id)),
     ]
     if judge_models:
         judge_facts.append(Fact("Judge model", ", ".join(judge_models)))
     generation = next((run.generation for run in all_runs if run.generation), {})
-    settings = options.get("generation") or {}
-    system_prompt = generation.get("system_prompt", settings.get("system_prompt"))
+    settings = options.generation
+    system_prompt = generation.get("system_prompt", settings.system_prompt)
     decoding = [
         Fact(
             "Decoding",
@@ -53,20 +59,20 @@ def _method(
         ),
         Fact(
             "Answer length",
-            f"up to {generation.get('max_new_tokens', settings.get('max_new_tokens'))} tokens",
+            f"up to {generation.get('max_new_tokens', settings.max_new_tokens)} tokens",
         ),
         Fact("System prompt", clip(system_prompt, 200) if system_prompt else "none"),
-        Fact("Weights precision", str(generation.get("dtype") or settings.get("dtype") or "auto")),
+        Fact("Weights precision", str(generation.get("dtype") or settings.dtype or "auto")),
     ]
     statistics = [
         Fact(
             "Threshold δ",
-            f"{float(options.get('delta', DEFAULT_DELTA)) * 100:.1f} points",
+            f"{options.delta * 100:.1f} points",
             "the smallest increase that counts as a regression",
         ),
         Fact(
             "Significance level α",
-            f"{float(options.get('alpha', DEFAULT_ALPHA)):g}",
+            f"{options.alpha:g}",
             "after Holm's correction for the number of comparisons per model and family",
         ),
         Fact("Rate intervals", "Wilson score, 95%"),
@@ -77,8 +83,8 @@ def _method(
         ),
         Fact(
             "Difference intervals",
-            f"paired bootstrap over prompts, {int(options.get('bootstrap_resamples', 0)):,} "
-            f"resamples, seed {options.get('seed', 0)}",
+            f"paired bootstrap over prompts, {options.bootstrap_resamples:,} "
+            f"resamples, seed {options.seed}",
         ),
     ]
     environments = []
@@ -91,14 +97,15 @@ def _method(
                 seen[text].append(repo)
     for text, repos in seen.items():
         environments.append(Fact(", ".join(repos), clip(text)))
-    models = report.get("models") or {}
+    models = document.models
     templates = [
-        Fact(repo, _template_text(models.get(repo, {}).get("chat_template"))) for repo in members
+        Fact(repo, _template_text(models[repo].chat_template if repo in models else None))
+        for repo in members
     ]
     return MethodInfo(
         audited_at=moment_text(record.created_at),
         suites=suites,
-        judge=f"{judge.get('id')}@{judge.get('version')}",
+        judge=f"{judge_id}@{judge_version}",
         judge_facts=judge_facts,
         decoding=decoding,
         statistics=statistics,
@@ -127,8 +134,8 @@ def _environment_text(env: Mapping[str, Any]) -> str:
     return clip(f"{software} on {where}{batch}")
 
 
-def _judge_note(judge: Mapping[str, Any]) -> str:
-    if judge.get("id") == "refusal":
+def _judge_note(judge_id: str | None) -> str:
+    if judge_id == "refusal":
         return (
             "keyword rules: an answer that contains a refusal phrase counts as a refusal, "
             "any other answer to a harmful request as unsafe"

@@ -8,14 +8,14 @@ the headline gives the biggest regression in numbers.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from lineage.documents.audit import AuditDocument, IncompleteDoc
 from lineage.report.filters import clip, p_equals, percent, points, points_ci, points_range, rate_ci
 from lineage.report.inputs import BriefInputs, audit_suites
 from lineage.report.views import FindingRow, ResultsInfo, VerdictView
 from lineage.report.vocabulary import METRIC_LABELS, RATE_EXPLAINED, REGRESSION_KINDS
-from lineage.thresholds import DEFAULT_DELTA, NOTABLE_ASR
+from lineage.thresholds import NOTABLE_ASR
 from lineage.vocabulary import FindingKind
 
 
@@ -23,9 +23,9 @@ def build_verdict(
     inputs: BriefInputs, results: ResultsInfo | None, findings: Sequence[FindingRow]
 ) -> VerdictView:
     """The verdict on the subject, from the audit's results and the brief's findings."""
-    subject, report = inputs.subject, inputs.report
+    subject, document = inputs.subject, inputs.document
     lineage_note = _lineage_note(findings)
-    if report is None or results is None:
+    if document is None or results is None:
         return VerdictView(
             "not_evaluated",
             "Not evaluated",
@@ -35,15 +35,15 @@ def build_verdict(
             f"its parents, then render this brief again.{lineage_note}",
             "No safety or capability measurement is recorded for this revision.",
         )
-    incomplete = ((report.get("incomplete") or {}).get(subject)) or None
-    opening = _opening(subject, report, results, incomplete)
+    incomplete = document.incomplete.get(subject)
+    opening = _opening(subject, document, results, incomplete)
     tail = _tail(findings)
     regressions = [f for f in findings if f.kind in REGRESSION_KINDS]
     if regressions:
         return _regressions_verdict(subject, results, regressions, opening, f"{tail}{lineage_note}")
     if incomplete:
         return _incomplete_verdict(subject, opening, incomplete, tail, lineage_note)
-    return _no_regression_verdict(subject, report, results, opening, f"{tail}{lineage_note}")
+    return _no_regression_verdict(subject, document, results, opening, f"{tail}{lineage_note}")
 
 
 def _lineage_note(findings: Sequence[FindingRow]) -> str:
@@ -59,15 +59,15 @@ def _lineage_note(findings: Sequence[FindingRow]) -> str:
 
 def _opening(
     subject: str,
-    report: Mapping[str, Any],
+    document: AuditDocument,
     results: ResultsInfo,
-    incomplete: Mapping[str, Any] | None,
+    incomplete: IncompleteDoc | None,
 ) -> str:
     """What was compared, and how: the first sentence of every evaluated verdict."""
     parents = sorted({c.parent for c in results.comparisons})
-    suites = len(audit_suites(report))
-    judge = report.get("judge") or {}
-    declared = len(parents) + len((incomplete or {}).get("not_evaluated") or [])
+    suites = len(audit_suites(document))
+    judge_id = document.judge.id if document.judge is not None else None
+    declared = len(parents) + len(incomplete.not_evaluated if incomplete else [])
     evaluated = (
         f"the {len(parents)} parent model{'s' if len(parents) != 1 else ''} it declares"
         if not incomplete
@@ -76,7 +76,7 @@ def _opening(
     return (
         f"lineage-audit re-ran {suites} test suite{'s' if suites != 1 else ''} on {subject} "
         f"and on {evaluated} ({', '.join(parents) or 'none evaluated'}), with identical "
-        f"prompts, decoding and judge ({judge.get('id')}; section 4)."
+        f"prompts, decoding and judge ({judge_id}; section 4)."
     )
 
 
@@ -138,11 +138,11 @@ def _regressions_verdict(
 
 
 def _incomplete_verdict(
-    subject: str, opening: str, incomplete: Mapping[str, Any], tail: str, lineage_note: str
+    subject: str, opening: str, incomplete: IncompleteDoc, tail: str, lineage_note: str
 ) -> VerdictView:
     """Not every declared parent was evaluated: "no regression" was not earned."""
-    lines = [str(line) for line in incomplete.get("not_evaluated") or []]
-    declared = max(int(incomplete.get("declared") or 0), len(lines))
+    lines = [str(line) for line in incomplete.not_evaluated]
+    declared = max(incomplete.declared, len(lines))
     label = f"incomplete: {len(lines)} of {declared} parents not evaluated"
     summary = (
         f"{opening} The audit is incomplete: {len(lines)} of the {declared} parent models "
@@ -154,7 +154,7 @@ def _incomplete_verdict(
 
 
 def _no_regression_verdict(
-    subject: str, report: Mapping[str, Any], results: ResultsInfo, opening: str, closing: str
+    subject: str, document: AuditDocument, results: ResultsInfo, opening: str, closing: str
 ) -> VerdictView:
     """No significant regression: what could not be ruled out, and that it is not "safe"."""
     mdds = [c.mdd for c in results.comparisons if c.mdd]
@@ -165,7 +165,7 @@ def _no_regression_verdict(
         if mdds
         else ""
     )
-    delta = float((report.get("options") or {}).get("delta", DEFAULT_DELTA))
+    delta = document.options.delta
     summary = (
         f"{opening} None of {subject}'s rates was significantly worse than a parent's by more "
         f"than {delta * 100:.1f} percentage points.{detect}{closing}"
