@@ -5,9 +5,11 @@ the brief, the graph exports and the CLI read it back through ``AuditDocument``,
 reader restates a key or a default. The JSON is a public contract: fields are added, never
 renamed; ``format_version`` counts the additions that change what a reader may rely on.
 
-Every model allows extra keys (a finding carries its comparison's numbers; a later version
-may add fields) and dumps only the keys a report actually holds (``exclude_unset``): a model
-evaluated on no benign suite has no ``over_refusal`` key, not a ``null`` one. Reading a
+Every model allows extra keys (a later version may add fields) and dumps only the keys a
+report actually holds (``exclude_unset``): a model evaluated on no benign suite has no
+``over_refusal`` key, not a ``null`` one, and a finding has its comparison's numbers only if
+it is a regression or a warning. A key promoted from extra to field is appended after the
+existing fields, in the order the auditor writes it, so the dump keeps its key order. Reading a
 stored report and dumping it again gives back the same JSON.
 """
 
