@@ -140,14 +140,14 @@ def merge_linear(
     staging = _make_staging_folder(out)
     try:
         shards = tuple(_write_shard(staging, shard, ft, al, lam) for shard in ft.shards)
-        index = _write_index(staging, ft, al, lam) if ft.index is not None else None
+        index = _write_index(staging, ft) if ft.index is not None else None
         _fsync_path(staging)
         _move_into_place(staging, out)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, (OSError, SafetensorError)):
             raise MergeWriteError(
-                f"could not write the merge into {out}: {_cause(exc)}; nothing was left there"
+                f"could not write the merge into {out}: {_cause(exc)}; none of it was kept"
             ) from exc
         raise
     return MergeResult(out=out, lam=lam, shards=shards, index=index)
@@ -335,7 +335,7 @@ def _write_shard(
     return _describe(path)
 
 
-def _write_index(staging: Path, ft: Checkpoint, al: Checkpoint, lam: float) -> WrittenFile:
+def _write_index(staging: Path, ft: Checkpoint) -> WrittenFile:
     """The fine-tune's index, its ``total_size`` recomputed from what was written."""
     assert ft.index is not None
     index = dict(ft.index)
