@@ -6,7 +6,15 @@ can load them typed without importing the stages that produce them.
 """
 
 from lineage.documents.audit import AUDIT_FORMAT_VERSION, AuditDocument
+from lineage.documents.remediation import REMEDIATION_FORMAT_VERSION, RemediationDocument
 from lineage.documents.verify import FORMAT_VERSION as VERIFY_FORMAT_VERSION
 from lineage.documents.verify import VerifyReport
 
-__all__ = ["AUDIT_FORMAT_VERSION", "VERIFY_FORMAT_VERSION", "AuditDocument", "VerifyReport"]
+__all__ = [
+    "AUDIT_FORMAT_VERSION",
+    "REMEDIATION_FORMAT_VERSION",
+    "VERIFY_FORMAT_VERSION",
+    "AuditDocument",
+    "RemediationDocument",
+    "VerifyReport",
+]

@@ -65,3 +65,9 @@ class MergeWriteError(RemediationError):
     """Writing the merge failed part way (a full disk, an I/O error); nothing was left."""
 
     exit_code = EXIT_PROBLEMS
+
+
+class InvalidSweepError(RemediationError):
+    """A sweep that cannot be run as asked: no λ given, or a budget that sets no bound."""
+
+    exit_code = EXIT_USAGE
