@@ -26,7 +26,6 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 import lineage.remediate.merge as merge_module
 from lineage.errors import EXIT_PROBLEMS, EXIT_USAGE
-from lineage.remediate import merge_linear
 from lineage.remediate.errors import (
     InvalidLambdaError,
     MergeWriteError,
@@ -34,7 +33,7 @@ from lineage.remediate.errors import (
     NoWeightsError,
     OutputExistsError,
 )
-from lineage.remediate.merge import INDEX_FILE, WEIGHTS_FILE
+from lineage.remediate.merge import INDEX_FILE, WEIGHTS_FILE, merge_linear
 from tests.support.tiny_models import TINY_LLAMA
 
 SHARD = "20KB"  # the tiny Llama is ~107 KB in float32, ~54 KB in bfloat16: 3 shards or more

@@ -5,8 +5,6 @@ never leaves a half-written model; ``sweep.run_sweep`` decides which λ to evalu
 within the safety budget and which to recommend; ``errors`` holds what stops either.
 The package sits beside the pipeline in the import contract: the sweep will run the audit
 stage on each merge and record the result in the registry.
+
+Nothing is imported here: ``merge`` loads torch, which the CLI must not pay for at start-up.
 """
-
-from lineage.remediate.merge import MergeResult, WrittenFile, merge_linear
-
-__all__ = ["MergeResult", "WrittenFile", "merge_linear"]
