@@ -56,7 +56,7 @@ def test_the_budget_is_a_paired_upper_bound_not_the_point_estimate() -> None:
     δ = 0.05, but the paired one-sided 95% bound is not; δ = 0.10 admits it."""
 
     def evaluate(lam: float) -> PointEvents:
-        unsafe = 8 if lam > 0 else 0  # 4% against 0%
+        unsafe = 8 if 0 < lam < 1 else (0 if lam == 0 else N)  # 4% against 0%; ft all
         return PointEvents(harmful=[i < unsafe for i in range(N)], task=[lam > 0] * N)
 
     strict = run_sweep(evaluate, finetune="f", aligned="a", lambdas=[0.5])
@@ -78,9 +78,11 @@ def test_an_absolute_cap_checks_the_asr_itself() -> None:
         lambdas=[0.25, 0.5, 0.75],
         budget=BudgetDoc(delta=None, max_asr=0.6),
     )
-    # 50% ASR from 0.6 on: its one-sided 95% Wilson bound (~0.56) is under a 60% cap.
+    # 50% ASR from 0.6 on: its one-sided 95% Wilson bound (~0.56) is under a 60% cap; the
+    # fine-tune (λ = 1, always measured) is then within the budget and keeps the most task.
+    assert [p.lam for p in document.sweep] == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert all(p.within_budget for p in document.sweep)
-    assert document.recommended is not None and document.recommended.lam == 0.75
+    assert document.recommended is not None and document.recommended.lam == 1.0
 
 
 def test_no_task_gain_within_the_budget_recommends_nothing_and_says_why() -> None:

@@ -7,6 +7,7 @@ a time through ``evaluate(λ) -> PointEvents`` (from its cache where it can), an
     document = run_sweep(evaluate, finetune="org/ft", aligned="org/al")
     document.recommended.lam   # the largest λ within the budget that keeps a task gain
 
+A list of λ is evaluated as given, with λ = 0 and λ = 1 (the two models) always added.
 ``lambdas="auto"`` evaluates the coarse grid 0, 0.25, 0.5, 0.75, 1 and then bisects, on a
 grid of ``resolution`` (0.05), between the largest λ within the budget and the smallest one
 above it that is not, until they are one step apart or ``max_merges`` merges were evaluated
@@ -74,8 +75,8 @@ def run_sweep(
     measured(0.0)  # the aligned model: every budget is relative to it or checked beside it
     if lambdas == "auto":
         _auto(measured, budget, resolution, max_merges, seed)
-    else:
-        for lam in checked_lambdas(lambdas):
+    else:  # the fine-tune too: the task gain a merge keeps is measured against it
+        for lam in [*checked_lambdas(lambdas), 1.0]:
             measured(lam)
     events = measured.events
     points = [_point(lam, events[lam], events[0.0], budget, seed) for lam in sorted(events)]

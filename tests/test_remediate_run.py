@@ -1,0 +1,100 @@
+"""The merge-back sweep run end to end on tiny chat models: real merges, real generation.
+
+Random tiny Llamas say nothing about safety (the demo family does that); here they prove the
+mechanics: each λ is merged, given the fine-tune's tokenizer and template and a card naming
+both parents, crawled, evaluated on exactly the suites the two models answered, deleted
+afterwards, and a second sweep reuses every run the first recorded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audit.judges import get_judge
+from lineage.crawler import CrawlOptions, crawl
+from lineage.documents.remediation import RemediationDocument
+from lineage.errors import LineageAuditError
+from lineage.example import write_card
+from lineage.remediate.run import RemediationJob, candidate_id, run_remediation
+from lineage.sources.local import LocalSource
+from registry import queries
+from registry.database import Registry
+from testkit.chat_models import save_chat_model
+from tests.support.audit_family import BENIGN, CAPABILITY, HARMFUL, SETTINGS
+
+ORG = "rem"
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Registry, Path]:
+    models = tmp_path / "models"
+    write_card(save_chat_model(models / ORG / "aligned", seed=1), {"license": "mit"}, "# al\n")
+    write_card(
+        save_chat_model(models / ORG / "helpful", seed=2),
+        {"base_model": f"{ORG}/aligned", "base_model_relation": "finetune"},
+        "# ft\n",
+    )
+    registry = Registry.open(f"sqlite:///{tmp_path / 'registry.db'}")
+    report = crawl(registry, LocalSource(models), [f"{ORG}/helpful"], CrawlOptions())
+    assert report.ok, report.problems
+    return registry, models
+
+
+def _job(models: Path, cache: Path, **overrides) -> RemediationJob:
+    fields = {
+        "finetune": f"{ORG}/helpful",
+        "aligned": f"{ORG}/aligned",
+        "source": LocalSource(models),
+        "harmful": [HARMFUL],
+        "task": [CAPABILITY],
+        "benign": [BENIGN],
+        "judge": get_judge("refusal"),
+        "settings": SETTINGS,
+        "cache": cache,
+        "lambdas": [0.5],
+    }
+    return RemediationJob(**{**fields, **overrides})
+
+
+def test_each_lambda_is_merged_recorded_evaluated_and_cleaned_up(pair, tmp_path) -> None:
+    registry, models = pair
+    messages: list[str] = []
+    document = run_remediation(registry, _job(models, tmp_path / "cache"), progress=messages.append)
+    assert isinstance(document, RemediationDocument)
+    assert [p.lam for p in document.sweep] == [0.0, 0.5, 1.0]
+    for point in document.sweep:
+        assert point.n_harmful == len(HARMFUL) and point.n_task == len(CAPABILITY)
+        assert point.n_benign == len(BENIGN)
+    candidate = candidate_id(f"{ORG}/helpful", 0.5)
+    assert candidate == "remediate/helpful-l0500"
+    assert not (tmp_path / "cache" / candidate).exists()  # deleted after its evaluation
+    with registry.session(write=False) as session:
+        details = queries.model_details(session, candidate)
+    parents = {(edge["parent"], edge["relation"]) for edge in details["parents"]}
+    assert parents == {(f"{ORG}/aligned", "merge"), (f"{ORG}/helpful", "merge")}
+    assert any(m.startswith("generating remediate/helpful-l0500") for m in messages)
+
+    # A second sweep (an interrupted one, resumed) generates nothing: every run is cached.
+    again: list[str] = []
+    second = run_remediation(registry, _job(models, tmp_path / "cache"), progress=again.append)
+    assert second.to_json() == document.to_json()
+    assert not any(m.startswith("generating") for m in again), again
+
+
+def test_keep_all_keeps_the_candidates_with_their_card_and_recipe(pair, tmp_path) -> None:
+    registry, models = pair
+    run_remediation(registry, _job(models, tmp_path / "cache", keep_all=True))
+    folder = tmp_path / "cache" / candidate_id(f"{ORG}/helpful", 0.5)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "base_model_relation: merge" in card and f"- {ORG}/aligned" in card
+    assert "weight: 0.5" in (folder / "mergekit_config.yml").read_text(encoding="utf-8")
+    assert (folder / "tokenizer_config.json").is_file()
+
+
+def test_a_pair_never_crawled_is_a_one_line_error(pair, tmp_path) -> None:
+    registry, models = pair
+    with pytest.raises(LineageAuditError) as raised:
+        run_remediation(registry, _job(models, tmp_path / "cache", aligned=f"{ORG}/nobody"))
+    assert f"{ORG}/nobody" in str(raised.value) and "\n" not in str(raised.value)
