@@ -67,6 +67,7 @@ def test_each_lambda_is_merged_recorded_evaluated_and_cleaned_up(pair, tmp_path)
     for point in document.sweep:
         assert point.n_harmful == len(HARMFUL) and point.n_task == len(CAPABILITY)
         assert point.n_benign == len(BENIGN)
+        assert set(point.run_ids) == {HARMFUL.name, CAPABILITY.name, BENIGN.name}
     candidate = candidate_id(f"{ORG}/helpful", 0.5)
     assert candidate == "remediate/helpful-l0500"
     assert not (tmp_path / "cache" / candidate).exists()  # deleted after its evaluation

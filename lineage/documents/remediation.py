@@ -63,6 +63,8 @@ class SweepPointDoc(_Document):
     n_harmful: int
     n_task: int
     n_benign: int = 0
+    # The evaluation runs behind this point in the registry: suite name -> run id.
+    run_ids: dict[str, int] = Field(default_factory=dict)
 
 
 class RecommendationDoc(_Document):

@@ -225,4 +225,5 @@ def _events(runs: dict, job: RemediationJob) -> PointEvents:
         harmful=joined(job.harmful),
         task=[not wrong for wrong in joined(job.task)],  # a capability event is a wrong answer
         benign=joined(job.benign),
+        run_ids={name: run.run_id for name, run in runs.items()},
     )

@@ -21,8 +21,8 @@ of ASR(λ) itself must not exceed the cap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from audit.statistics import compare, wilson_interval
 from lineage.documents.remediation import (
@@ -51,6 +51,7 @@ class PointEvents:
     harmful: Sequence[bool]
     task: Sequence[bool]
     benign: Sequence[bool] = ()
+    run_ids: Mapping[str, int] = field(default_factory=dict)  # suite name -> evaluation run
 
 
 Evaluate = Callable[[float], PointEvents]
@@ -207,6 +208,7 @@ def _point(
         n_harmful=len(point.harmful),
         n_task=len(point.task),
         n_benign=len(point.benign),
+        run_ids=dict(point.run_ids),
     )
 
 
