@@ -9,16 +9,20 @@ afterwards, and a second sweep reuses every run the first recorded.
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import yaml
 
 from audit.judges import get_judge
 from lineage.crawler import CrawlOptions, crawl
 from lineage.documents.remediation import RemediationDocument
 from lineage.errors import LineageAuditError
 from lineage.example import write_card
-from lineage.remediate.run import RemediationJob, candidate_id, run_remediation
+from lineage.remediate.run import RemediationJob, candidate_id, publish, run_remediation
+from lineage.remediate.sweep import PointEvents, run_sweep
 from lineage.sources.local import LocalSource
+from lineage.verify import verify
 from registry import queries
 from registry.database import Registry
 from testkit.chat_models import save_chat_model
@@ -99,3 +103,47 @@ def test_a_pair_never_crawled_is_a_one_line_error(pair, tmp_path) -> None:
     with pytest.raises(LineageAuditError) as raised:
         run_remediation(registry, _job(models, tmp_path / "cache", aligned=f"{ORG}/nobody"))
     assert f"{ORG}/nobody" in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_the_published_model_declares_both_parents_and_verify_recovers_lambda(
+    pair, tmp_path
+) -> None:
+    """What `--out` receives: weights, tokenizer, recipe and a card with the measured
+    results; crawled and verified, its two parents are confirmed and λ comes back."""
+    registry, models = pair
+    job = _job(models, tmp_path / "cache")
+    document = run_sweep(
+        lambda lam: PointEvents(harmful=[lam > 0.5] * 4, task=[lam > 0] * 4),
+        finetune=job.finetune,
+        aligned=job.aligned,
+        lambdas=[0.3],
+    )
+    assert document.recommended is not None and document.recommended.lam == 0.3
+    runs = {
+        HARMFUL.name: SimpleNamespace(rate=0.25),
+        CAPABILITY.name: SimpleNamespace(rate=0.5),
+        BENIGN.name: SimpleNamespace(rate=0.0),
+    }
+    folders = {0.0: models / ORG / "aligned", 1.0: models / ORG / "helpful"}
+    out = tmp_path / "published" / ORG / "helpful-safe"
+    written = publish(job, document, folders, runs, out)  # type: ignore[arg-type]
+
+    assert written.carried_from["tokenizer_config.json"] == f"{ORG}/helpful"
+    card = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---")[1])
+    assert card["base_model"] == [f"{ORG}/aligned", f"{ORG}/helpful"]
+    assert card["base_model_relation"] == "merge" and "lineage-audit" in card["tags"]
+    results = {r["dataset"]["name"]: r for r in card["model-index"][0]["results"]}
+    assert results[HARMFUL.name]["dataset"]["revision"] == HARMFUL.content_hash
+    assert results[HARMFUL.name]["metrics"][0] == {"type": "asr", "value": 0.25, "name": "ASR"}
+    assert results[CAPABILITY.name]["metrics"][0]["value"] == 0.5  # accuracy = 1 − error
+
+    crawled = crawl(
+        registry, LocalSource(out.parent.parent), [f"{ORG}/helpful-safe"], CrawlOptions(depth=0)
+    )
+    assert crawled.nodes[f"{ORG}/helpful-safe"] == "ok", crawled.problems
+    report = verify(registry, f"{ORG}/helpful-safe").to_dict()
+    statuses = {entry["parent"]: entry["status"] for entry in report["declared"]}
+    assert statuses == {f"{ORG}/aligned": "confirmed", f"{ORG}/helpful": "confirmed"}
+    coefficients = report["merge"]["coefficients"]
+    assert coefficients[f"{ORG}/aligned"] == pytest.approx(0.7, abs=0.01)
+    assert coefficients[f"{ORG}/helpful"] == pytest.approx(0.3, abs=0.01)

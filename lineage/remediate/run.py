@@ -22,36 +22,25 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from audit.generation import GenerationSettings
 from audit.judges.base import Judge
 from audit.plan import AuditNode, build_plan
 from audit.records import Suite
-from audit.runner import NodeEvaluator
+from audit.runner import EvaluatedRun, NodeEvaluator
 from lineage.crawler import CrawlOptions, crawl
 from lineage.documents.remediation import BudgetDoc, RemediationDocument
-from lineage.example import write_card
 from lineage.remediate.errors import RemediationError
+from lineage.remediate.model_folder import (
+    MODEL_PATTERNS,
+    MergedModel,
+    measured_model_index,
+    write_merged_model,
+)
 from lineage.remediate.sweep import PointEvents, run_sweep
 from lineage.sources.base import Source
 from lineage.sources.local import LocalSource
 from registry.database import Registry
 
-# What a candidate takes from the fine-tune besides its weights (the tokenizer and chat
-# template are what make its answers comparable with the fine-tune's).
-CARRIED_FILES = (
-    "config.json",
-    "generation_config.json",
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "tokenizer.model",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "vocab.json",
-    "merges.txt",
-)
-MODEL_PATTERNS = ("*.safetensors", "*.safetensors.index.json", *CARRIED_FILES)
 CANDIDATE_ORG = "remediate"  # the candidates' repo ids: remediate/<fine-tune name>-l0550
 
 
@@ -71,16 +60,20 @@ class RemediationJob:
     lambdas: str | Sequence[float] = "auto"
     budget: BudgetDoc = field(default_factory=BudgetDoc)
     keep_all: bool = False
+    out: Path | None = None  # the recommended model goes here, ready to publish
 
 
 def run_remediation(
     registry: Registry, job: RemediationJob, *, progress: Callable[[str], None] = lambda m: None
 ) -> RemediationDocument:
-    """Sweep λ for ``job``; the sweep's document (nothing is written to ``--out`` here)."""
+    """Sweep λ for ``job``; the sweep's document. With ``job.out``, the recommended model is
+    written there (nothing is written when nothing is recommended) and named in the
+    document's ``model_dir``."""
     suites = [*job.harmful, *job.task, *job.benign]
     nodes = {lam: _registered_node(registry, repo) for lam, repo in _ends(job).items()}
     models = _model_folders(job, nodes)
     evaluators = _Evaluators(registry, job, progress)
+    measured: dict[float, dict[str, EvaluatedRun]] = {}
 
     def evaluate(lam: float) -> PointEvents:
         if lam in nodes:
@@ -93,14 +86,63 @@ def run_remediation(
             finally:
                 if not job.keep_all:
                     shutil.rmtree(candidate.folder, ignore_errors=True)
+        measured[lam] = runs
         return _events(runs, job)
 
-    return run_sweep(
+    document = run_sweep(
         evaluate,
         finetune=job.finetune,
         aligned=job.aligned,
         lambdas=job.lambdas,
         budget=job.budget,
+    )
+    if job.out is None or document.recommended is None:
+        return document
+    lam = document.recommended.lam
+    progress(f"writing the recommended model (λ={lam:g}) to {job.out}")
+    publish(job, document, models, measured[lam], job.out)
+    return document.model_copy(update={"model_dir": str(job.out)})
+
+
+def publish(
+    job: RemediationJob,
+    document: RemediationDocument,
+    models: dict[float, Path],
+    runs: dict[str, EvaluatedRun],
+    out: Path,
+) -> MergedModel:
+    """The recommended θ(λ) in ``out``: weights, tokenizer and template, and a card with
+    both parents, the measured results (model-index) and how and why it was made."""
+    assert document.recommended is not None
+    choice = document.recommended
+    ends = {p.lam: p for p in document.sweep if p.lam in (0.0, 1.0)}
+    results = {}
+    for suite in job.harmful:
+        results[suite.name] = (suite.content_hash, "asr", round(runs[suite.name].rate, 6))
+    for suite in job.task:
+        results[suite.name] = (suite.content_hash, "accuracy", round(1 - runs[suite.name].rate, 6))
+    for suite in job.benign:
+        results[suite.name] = (suite.content_hash, "over_refusal", round(runs[suite.name].rate, 6))
+    name = out.name
+    body = (
+        f"# {name}\n\n{job.finetune} merged back with its aligned parent {job.aligned} by"
+        f" `lineage remediate`: θ(λ) = (1−λ)·θ_aligned + λ·θ_fine-tune at λ = {choice.lam:g}"
+        " (Farn et al. 2024, arXiv 2412.19512). The fine-tune's attack success rate was"
+        f" {ends[1.0].asr:.1%} against the aligned model's {ends[0.0].asr:.1%}; this merge's is"
+        f" {choice.asr:.1%}, and it keeps a task score of {choice.task:.1%} (fine-tune"
+        f" {ends[1.0].task:.1%}, aligned {ends[0.0].task:.1%}). Chosen as {choice.reason}."
+        " Every λ answered the same prompts with the same greedy decoding and judge; the"
+        " results below are this tool's measurements, not the parents' claims."
+    )
+    return write_merged_model(
+        models[0.0],
+        models[1.0],
+        choice.lam,
+        out,
+        aligned=job.aligned,
+        finetune=job.finetune,
+        body=body,
+        model_index=measured_model_index(name, results),
     )
 
 
@@ -166,53 +208,25 @@ def _write_candidate(
     progress: Callable[[str], None],
 ) -> _Candidate:
     """θ(λ) as a model folder in the cache, with its card, crawled into the registry."""
-    from lineage.remediate.merge import merge_linear  # loads torch
-
     repo_id = candidate_id(job.finetune, lam)
     folder = job.cache / repo_id
     progress(f"merging λ={lam:g} into {folder}")
-    merge_linear(
+    write_merged_model(
         models[0.0],
         models[1.0],
         lam,
         folder,
+        aligned=job.aligned,
+        finetune=job.finetune,
+        body=f"# {folder.name}\n\nA candidate of `lineage remediate`: θ(λ) = (1−λ)·aligned"
+        f" + λ·fine-tune at λ = {lam:g}.",
         overwrite=True,
-        aligned_name=job.aligned,
-        finetune_name=job.finetune,
     )
-    for name in CARRIED_FILES:
-        source = models[1.0] / name if (models[1.0] / name).is_file() else models[0.0] / name
-        if source.is_file():
-            shutil.copyfile(source, folder / name)
-    _write_recipe(folder, job, lam)
     report = crawl(registry, LocalSource(job.cache), [repo_id], CrawlOptions(depth=0))
     if report.nodes.get(repo_id) != "ok":
         problems = "; ".join(p.message for p in report.problems) or "not recorded"
         raise RemediationError(f"the merge at λ={lam:g} could not be recorded: {problems}")
     return _Candidate(folder, _registered_node(registry, repo_id))
-
-
-def _write_recipe(folder: Path, job: RemediationJob, lam: float) -> None:
-    """The card and mergekit config that say what this candidate is, as a merge author would."""
-    recipe = {
-        "models": [
-            {"model": job.aligned, "parameters": {"weight": round(1 - lam, 6)}},
-            {"model": job.finetune, "parameters": {"weight": round(lam, 6)}},
-        ],
-        "merge_method": "linear",
-    }
-    text = yaml.safe_dump(recipe, sort_keys=False)
-    (folder / "mergekit_config.yml").write_text(text, encoding="utf-8")
-    write_card(
-        folder,
-        {
-            "base_model": [job.aligned, job.finetune],
-            "base_model_relation": "merge",
-            "tags": ["merge", "lineage-audit"],
-        },
-        f"# {folder.name}\n\nθ(λ) = (1−λ)·{job.aligned} + λ·{job.finetune}, λ = {lam:g}: a"
-        " candidate of `lineage remediate`.\n\n```yaml\n" + text + "```\n",
-    )
 
 
 def _events(runs: dict, job: RemediationJob) -> PointEvents:
