@@ -36,6 +36,7 @@ from lineage.cli.common import (
     write_text_output,
 )
 from lineage.cli.export_command import export_command
+from lineage.cli.remediate_command import remediate_command
 from lineage.crawler import CrawlOptions
 from lineage.errors import InvalidReferenceError, LineageAuditError
 from lineage.exporters import EXPORTERS, export_graph, get_exporter
@@ -61,6 +62,7 @@ app.add_typer(registry_app, name="registry")
 app.command("audit")(audit_command)
 app.command("brief")(brief_command)
 app.command("export")(export_command)
+app.command("remediate")(remediate_command)
 
 
 @app.command("crawl")

@@ -1,0 +1,260 @@
+"""``lineage remediate``: merge the aligned parent back into a fine-tune over a sweep of λ.
+
+Kept apart from ``app.py``, like ``audit``: it loads models, and its heavy imports happen
+only when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from lineage.cli import render
+from lineage.cli.common import (
+    DbOption,
+    JsonOption,
+    LocalOption,
+    open_registry,
+    print_problems,
+    resolve_source,
+)
+from lineage.cli.evaluation_options import (
+    BatchSizeOption,
+    DeviceOption,
+    DtypeOption,
+    JudgeOption,
+    MaxNewTokensOption,
+    SystemPromptOption,
+)
+from lineage.crawler import CrawlOptions
+from lineage.documents.remediation import BudgetDoc, RemediationDocument
+from lineage.errors import EXIT_OK, EXIT_PROBLEMS, InvalidReferenceError
+from lineage.pipeline import crawl_if_unknown
+from lineage.references import validate_repo_id
+from lineage.sources import Source
+from registry import queries
+from registry.database import Registry
+
+MERGE_METHODS = ("linear",)  # θ(λ) = (1−λ)·θ_aligned + λ·θ_finetune
+DEFAULT_CACHE = Path("~/.cache/lineage-audit/remediate")
+
+
+def remediate_command(
+    finetune: Annotated[str, typer.Argument(help="The fine-tune: a Hub repo id or local folder.")],
+    aligned: Annotated[
+        str | None,
+        typer.Option(help="The aligned model (default: the fine-tune's declared parent)."),
+    ] = None,
+    suite: Annotated[
+        list[str] | None,
+        typer.Option("--suite", metavar="SPEC", help="Harmful suite for ASR (default: harmful)."),
+    ] = None,
+    task_suite: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--task-suite",
+            metavar="SPEC",
+            help="What the fine-tune was made for: exact answers (default: capability).",
+        ),
+    ] = None,
+    benign_suite: Annotated[
+        list[str] | None,
+        typer.Option("--benign-suite", metavar="SPEC", help="Over-refusal (default: benign)."),
+    ] = None,
+    lambdas: Annotated[
+        str,
+        typer.Option(help="auto (grid, then bisection), or a list: 0.1,0.2,0.5."),
+    ] = "auto",
+    delta: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Budget: the paired upper 95% bound of ASR(λ) − ASR(aligned) (default 0.05).",
+        ),
+    ] = None,
+    max_asr: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Budget instead: an absolute cap on ASR(λ)."),
+    ] = None,
+    method: Annotated[str, typer.Option(help="Merge method: linear.")] = "linear",
+    judge: JudgeOption = "refusal",
+    max_new_tokens: MaxNewTokensOption = 256,
+    batch_size: BatchSizeOption = None,
+    device: DeviceOption = "auto",
+    dtype: DtypeOption = "auto",
+    system_prompt: SystemPromptOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the recommended model here.")
+    ] = None,
+    cache: Annotated[
+        Path, typer.Option(help="Where candidate merges live while they are evaluated.")
+    ] = DEFAULT_CACHE,
+    keep_all: Annotated[
+        bool, typer.Option("--keep-all", help="Keep every candidate merge in --cache.")
+    ] = False,
+    json_output: JsonOption = False,
+    local: LocalOption = None,
+    db: DbOption = None,
+) -> None:
+    """Merge the aligned model back into FINETUNE over λ; measure safety and the task; pick.
+
+    θ(λ) = (1−λ)·aligned + λ·fine-tune (Farn et al. 2024): λ = 0 is the aligned model, 1 the
+    fine-tune. Each λ answers the same prompts, judged alike; the recommendation is the
+    largest λ whose ASR stays within the budget and still keeps a task gain.
+
+    Examples:
+
+      lineage remediate org/fine-tune --aligned org/chat --out ./org-fine-tune-safe
+
+      lineage remediate ./models/org/ft --lambdas 0.25,0.5,0.75 --max-asr 0.1 --json
+    """
+    from audit.generation import GenerationSettings
+    from audit.judge_models import hub_completer_factory
+    from audit.judges import get_judge
+    from audit.suites import load_suites
+    from lineage.remediate.run import RemediationJob, run_remediation
+
+    if method not in MERGE_METHODS:
+        raise InvalidReferenceError(f"merge method {method!r} is not supported; use: linear")
+    if delta is not None and max_asr is not None:
+        raise InvalidReferenceError("give --delta or --max-asr, not both")
+    budget = (
+        BudgetDoc(delta=None, max_asr=max_asr)
+        if max_asr is not None
+        else BudgetDoc(delta=0.05 if delta is None else delta)
+    )
+    settings = GenerationSettings(
+        max_new_tokens=max_new_tokens,
+        system_prompt=system_prompt,
+        batch_size=batch_size,
+        device=device,
+        dtype=dtype,
+    )
+
+    def suites(specs: list[str] | None, default: str, kind: str) -> list:
+        return [s for spec in (specs or [default]) for s in load_suites(spec, kind=kind)]  # type: ignore[arg-type]
+
+    sweep_lambdas = _lambdas(lambdas)
+    source, (finetune_id,) = resolve_source([finetune], local)
+    registry = open_registry(db)
+    exit_code = _crawled(registry, source, finetune_id)
+    aligned_id = validate_repo_id(aligned) if aligned else _declared_parent(registry, finetune_id)
+    exit_code = max(exit_code, _crawled(registry, source, aligned_id))
+    job = RemediationJob(
+        finetune=finetune_id,
+        aligned=aligned_id,
+        source=source,
+        harmful=suites(suite, "harmful", "harmful"),
+        task=suites(task_suite, "capability", "capability"),
+        benign=suites(benign_suite, "benign", "benign"),
+        judge=get_judge(judge, completer_factory=hub_completer_factory(settings)),
+        settings=settings,
+        cache=cache.expanduser(),
+        lambdas=sweep_lambdas,
+        budget=budget,
+        keep_all=keep_all,
+        out=out,
+    )
+    quiet = json_output or not sys.stderr.isatty()
+    document = run_remediation(registry, job, progress=_silent if quiet else _show)
+    if json_output:
+        render.print_json(document.to_json())
+    else:
+        print_sweep(document)
+    raise typer.Exit(exit_code)
+
+
+def _crawled(registry: Registry, source: Source, repo_id: str) -> int:
+    report = crawl_if_unknown(registry, source, repo_id, CrawlOptions())
+    if report is None:
+        return EXIT_OK
+    print_problems(report)
+    return EXIT_OK if report.ok else EXIT_PROBLEMS
+
+
+def _declared_parent(registry: Registry, finetune: str) -> str:
+    """The fine-tune's one declared parent; with none or several, the user must say."""
+    with registry.session(write=False) as session:
+        details = queries.model_details(session, finetune) or {}
+    parents = sorted({e["parent"] for e in details.get("parents", []) if e.get("declared")})
+    if len(parents) != 1:
+        found = ", ".join(parents) or "none"
+        raise InvalidReferenceError(
+            f"declares {len(parents)} parents ({found}); name the aligned one with --aligned",
+            repo_id=finetune,
+        )
+    return parents[0]
+
+
+def _lambdas(text: str) -> str | list[float]:
+    """``auto``, or the λ listed, checked before anything is crawled or recorded."""
+    from lineage.remediate.sweep import checked_lambdas
+
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError as error:
+        raise InvalidReferenceError(
+            f"--lambdas {text!r} is neither auto nor a comma-separated list of numbers"
+        ) from error
+    return checked_lambdas(values)
+
+
+def _silent(message: str) -> None:
+    """Progress for --json or a non-terminal stderr: nothing."""
+
+
+def _show(message: str) -> None:
+    render.stderr.print(f"[dim]{render.safe(message)}[/dim]", highlight=False)
+
+
+def print_sweep(document: RemediationDocument) -> None:
+    """The sweep as a table with intervals (• on the Pareto front, ★ the choice), a small
+    ASR / task plot against λ, and the recommendation or why there is none."""
+    chosen = document.recommended.lam if document.recommended else None
+    rows = []
+    for p in document.sweep:
+        mark = ("★ " if p.lam == chosen else "") + ("•" if p.pareto else "")
+        rows.append(
+            [
+                f"{p.lam:.2f}",
+                f"{p.asr:.1%} [{p.asr_ci[0]:.1%}, {p.asr_ci[1]:.1%}]",
+                f"{p.task:.1%} [{p.task_ci[0]:.1%}, {p.task_ci[1]:.1%}]",
+                "—" if p.over_refusal is None else f"{p.over_refusal:.1%}",
+                f"{p.budget_bound:+.3f}",
+                "yes" if p.within_budget else "no",
+                mark,
+            ]
+        )
+    budget = document.budget
+    bound = f"δ ≤ {budget.delta:g}" if budget.max_asr is None else f"ASR ≤ {budget.max_asr:g}"
+    render.stdout.print(
+        render.rows_table(
+            f"{document.finetune} merged back with {document.aligned} ({bound})",
+            ["λ", "ASR (95% CI)", "task (95% CI)", "over-refusal", "bound", "within", ""],
+            rows,
+        )
+    )
+    for line in sweep_plot(document):
+        render.say(line)
+    if document.recommended is not None:
+        render.say(f"recommended: λ = {document.recommended.lam:g}: {document.recommended.reason}")
+        if document.model_dir:
+            render.say(f"written to {document.model_dir}")
+    else:
+        render.say(f"nothing recommended: {document.no_recommendation}")
+
+
+def sweep_plot(document: RemediationDocument, width: int = 30) -> list[str]:
+    """One line per λ: ASR and task score as bars of ``width`` characters."""
+    lines = [f"{'λ':>5}  {'ASR':<{width}}  task"]
+    for p in document.sweep:
+        asr = "█" * round(p.asr * width)
+        task = "█" * round(p.task * width)
+        lines.append(f"{p.lam:5.2f}  {asr:<{width}}  {task}")
+    return lines

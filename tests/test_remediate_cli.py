@@ -1,0 +1,107 @@
+"""`lineage remediate` as a user runs it: the JSON contract, the table, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lineage.example import write_card
+from testkit.chat_models import save_chat_model
+from tests.support.cli import assert_one_line_error, run_lineage
+
+ORG = "rem"
+
+
+@pytest.fixture
+def family(tmp_path: Path) -> tuple[Path, list[str]]:
+    models = tmp_path / "models"
+    write_card(save_chat_model(models / ORG / "aligned", seed=1), {"license": "mit"}, "# al\n")
+    write_card(
+        save_chat_model(models / ORG / "helpful", seed=2),
+        {"base_model": f"{ORG}/aligned", "base_model_relation": "finetune"},
+        "# ft\n",
+    )
+    common = [
+        "--db",
+        f"sqlite:///{tmp_path / 'registry.db'}",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--max-new-tokens",
+        "4",
+        "--device",
+        "cpu",
+    ]
+    return models, common
+
+
+def test_json_is_the_contract_and_the_aligned_model_is_the_declared_parent(family) -> None:
+    models, common = family
+    result = run_lineage(
+        "remediate",
+        str(models / ORG / "helpful"),
+        "--lambdas",
+        "0.5",
+        "--json",
+        *common,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["finetune"] == f"{ORG}/helpful" and data["aligned"] == f"{ORG}/aligned"
+    assert data["method"] == "linear" and data["budget"] == {"delta": 0.05, "max_asr": None}
+    assert [p["lambda"] for p in data["sweep"]] == [0.0, 0.5, 1.0]
+    for point in data["sweep"]:
+        assert {
+            "asr",
+            "asr_ci",
+            "task",
+            "task_ci",
+            "over_refusal",
+            "within_budget",
+            "pareto",
+        } <= set(point)
+    assert "recommended" in data and "model_dir" in data
+
+
+def test_the_table_shows_the_sweep_and_says_what_it_recommends(family) -> None:
+    models, common = family
+    result = run_lineage(
+        "remediate",
+        str(models / ORG / "helpful"),
+        "--lambdas",
+        "0.5",
+        "--max-asr",
+        "1",
+        *common,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"{ORG}/helpful merged back with {ORG}/aligned" in result.stdout
+    assert "ASR ≤ 1" in result.stdout
+    assert "recommended: λ =" in result.stdout or "nothing recommended:" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["--lambdas", "0.5,1.5"], "λ must be a number in [0, 1]"),
+        (["--lambdas", "half"], "neither auto nor"),
+        (["--method", "ties"], "merge method 'ties' is not supported"),
+        (["--delta", "0.1", "--max-asr", "0.2"], "not both"),
+    ],
+)
+def test_bad_options_are_one_line_usage_errors(family, extra, needle) -> None:
+    models, common = family
+    result = run_lineage("remediate", str(models / ORG / "helpful"), *extra, *common)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, needle)
+    assert not Path(common[1].removeprefix("sqlite:///")).exists()  # refused before recording
+
+
+def test_a_model_without_a_declared_parent_needs_aligned(family) -> None:
+    models, common = family
+    result = run_lineage("remediate", str(models / ORG / "aligned"), *common)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "declares 0 parents", "--aligned")
