@@ -8,6 +8,7 @@ afterwards, and a second sweep reuses every run the first recorded.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,6 +20,7 @@ from lineage.crawler import CrawlOptions, crawl
 from lineage.documents.remediation import RemediationDocument
 from lineage.errors import LineageAuditError
 from lineage.example import write_card
+from lineage.remediate.errors import NotMergeableError
 from lineage.remediate.run import RemediationJob, candidate_id, publish, run_remediation
 from lineage.remediate.sweep import PointEvents, run_sweep
 from lineage.sources.local import LocalSource
@@ -147,3 +149,24 @@ def test_the_published_model_declares_both_parents_and_verify_recovers_lambda(
     coefficients = report["merge"]["coefficients"]
     assert coefficients[f"{ORG}/aligned"] == pytest.approx(0.7, abs=0.01)
     assert coefficients[f"{ORG}/helpful"] == pytest.approx(0.3, abs=0.01)
+
+
+def test_another_vocabulary_is_refused_before_anything_is_evaluated(pair, tmp_path) -> None:
+    """Same shapes, different token ids: merging would mix two embeddings of one row."""
+    registry, models = pair
+    path = models / ORG / "aligned" / "tokenizer.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    vocab = data["model"]["vocab"]
+    first, second = sorted(vocab, key=vocab.get)[-2:]
+    vocab[first], vocab[second] = vocab[second], vocab[first]
+    path.write_text(json.dumps(data), encoding="utf-8")
+    registry_models = crawl(registry, LocalSource(models), [f"{ORG}/aligned"], CrawlOptions())
+    assert registry_models.ok
+    messages: list[str] = []
+    with pytest.raises(NotMergeableError) as raised:
+        run_remediation(registry, _job(models, tmp_path / "cache"), progress=messages.append)
+    message = str(raised.value)
+    assert "the tokenizers differ" in message and f"{ORG}/aligned" in message
+    assert f"{ORG}/helpful" in message and "\n" not in message
+    assert raised.value.exit_code == 2
+    assert not any(m.startswith("evaluating") for m in messages)

@@ -8,6 +8,7 @@ alike, so what the sweep measured is exactly what is published.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,7 +17,9 @@ from typing import Any
 
 import yaml
 
+from lineage.errors import MalformedFileError
 from lineage.example import write_card
+from lineage.remediate.errors import NotMergeableError
 
 # What a merge takes from the fine-tune (else from the aligned model) besides its weights:
 # the tokenizer and chat template make its answers comparable with the fine-tune's.
@@ -84,6 +87,47 @@ def write_merged_model(
         front["model-index"] = model_index
     write_card(out, front, body.rstrip("\n") + "\n\n```yaml\n" + recipe + "```\n")
     return MergedModel(out, lam, carried, recipe)
+
+
+def check_pair(aligned_dir: Path, finetune_dir: Path, *, aligned: str, finetune: str) -> None:
+    """Refuse a pair that cannot be merged back, before anything is evaluated: another
+    architecture, tensor names or shapes (``merge.check_mergeable``), or another vocabulary.
+    One line naming both repos and the first mismatch."""
+    from lineage.remediate.merge import check_mergeable, read_checkpoint  # loads torch
+
+    check_mergeable(read_checkpoint(finetune_dir, finetune), read_checkpoint(aligned_dir, aligned))
+    ft_vocab, al_vocab = _vocabulary(finetune_dir), _vocabulary(aligned_dir)
+    if ft_vocab is None or al_vocab is None or ft_vocab == al_vocab:
+        return  # no tokenizer.json on one side: the shapes above are all that can be said
+    for token in sorted(set(ft_vocab) | set(al_vocab), key=lambda t: (ft_vocab.get(t, -1), t)):
+        if ft_vocab.get(token) != al_vocab.get(token):
+            raise NotMergeableError(
+                finetune,
+                aligned,
+                f"the tokenizers differ: token {token!r} is id {ft_vocab.get(token)} in"
+                f" {finetune}, {al_vocab.get(token)} in {aligned}",
+            )
+
+
+def _vocabulary(folder: Path) -> dict[str, int] | None:
+    """token -> id from ``tokenizer.json`` (its model's vocab and the added tokens)."""
+    path = folder / "tokenizer.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise MalformedFileError(f"does not read as JSON ({error})", file=str(path)) from error
+    vocab = (data.get("model") or {}).get("vocab")
+    tokens: dict[str, int] = {}
+    if isinstance(vocab, dict):
+        tokens.update({str(k): int(v) for k, v in vocab.items()})
+    elif isinstance(vocab, list):  # unigram: [[token, score], ...]
+        tokens.update({str(entry[0]): i for i, entry in enumerate(vocab)})
+    for added in data.get("added_tokens") or []:
+        if isinstance(added, dict) and "content" in added and "id" in added:
+            tokens[str(added["content"])] = int(added["id"])
+    return tokens
 
 
 def mergekit_recipe(aligned: str, finetune: str, lam: float) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from lineage.remediate.errors import RemediationError
 from lineage.remediate.model_folder import (
     MODEL_PATTERNS,
     MergedModel,
+    check_pair,
     measured_model_index,
     write_merged_model,
 )
@@ -72,6 +73,7 @@ def run_remediation(
     suites = [*job.harmful, *job.task, *job.benign]
     nodes = {lam: _registered_node(registry, repo) for lam, repo in _ends(job).items()}
     models = _model_folders(job, nodes)
+    check_pair(models[0.0], models[1.0], aligned=job.aligned, finetune=job.finetune)
     evaluators = _Evaluators(registry, job, progress)
     measured: dict[float, dict[str, EvaluatedRun]] = {}
 
