@@ -105,3 +105,42 @@ def test_a_model_without_a_declared_parent_needs_aligned(family) -> None:
     result = run_lineage("remediate", str(models / ORG / "aligned"), *common)
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result, "declares 0 parents", "--aligned")
+
+
+def test_an_out_folder_that_is_taken_is_refused_before_the_sweep(family, tmp_path) -> None:
+    models, common = family
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine", encoding="utf-8")
+    result = run_lineage("remediate", str(models / ORG / "helpful"), "--out", str(taken), *common)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, str(taken), "not empty")
+    assert (taken / "keep.txt").read_text(encoding="utf-8") == "mine"
+    assert not (tmp_path / "registry.db").exists()
+
+
+def test_the_recommended_model_is_written_to_out(family, tmp_path) -> None:
+    """With an absolute cap of 100% every λ is within the budget; whether one is recommended
+    depends on the task scores of random tiny models, and the output follows the document."""
+    models, common = family
+    out = tmp_path / "published" / "helpful-safe"
+    result = run_lineage(
+        "remediate",
+        str(models / ORG / "helpful"),
+        "--lambdas",
+        "0.5",
+        "--max-asr",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+        *common,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    if data["recommended"] is None:
+        assert data["model_dir"] is None and not out.exists()
+    else:
+        assert data["model_dir"] == str(out)
+        assert (out / "README.md").is_file() and (out / "mergekit_config.yml").is_file()

@@ -6,6 +6,7 @@ only when it runs.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -17,6 +18,8 @@ from lineage.cli.common import (
     DbOption,
     JsonOption,
     LocalOption,
+    OutputPathError,
+    check_output_folder,
     open_registry,
     print_problems,
     resolve_source,
@@ -139,6 +142,8 @@ def remediate_command(
         return [s for spec in (specs or [default]) for s in load_suites(spec, kind=kind)]  # type: ignore[arg-type]
 
     sweep_lambdas = _lambdas(lambdas)
+    if out is not None:
+        _check_model_output(out)
     source, (finetune_id,) = resolve_source([finetune], local)
     registry = open_registry(db)
     exit_code = _crawled(registry, source, finetune_id)
@@ -166,6 +171,18 @@ def remediate_command(
     else:
         print_sweep(document)
     raise typer.Exit(exit_code)
+
+
+def _check_model_output(out: Path) -> None:
+    """Refuse, before the sweep, an --out the recommended model could not be written to."""
+    check_output_folder(out)
+    if out.is_dir() and any(out.iterdir()):
+        raise OutputPathError(
+            "is not empty; name a new folder for the recommended model", file=str(out)
+        )
+    existing = next((p for p in [out, *out.parents] if p.exists()), None)
+    if existing is not None and not os.access(existing, os.W_OK):
+        raise OutputPathError(f"cannot be written ({existing} is not writable)", file=str(out))
 
 
 def _crawled(registry: Registry, source: Source, repo_id: str) -> int:
