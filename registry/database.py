@@ -43,7 +43,7 @@ from registry.errors import (
 from registry.tables import TABLES, Crawl, Edge, Model, Revision, SchemaInfo
 
 APPLICATION = "lineage-audit"
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_FILE_NAME = "registry.db"
 ENV_VAR = "LINEAGE_DB"
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -364,11 +364,13 @@ def add_missing_tables_and_columns(conn: Connection) -> None:
 # 1 → 2: adds the fingerprint and finding tables (weight verification, issue 3).
 # 2 → 3: adds the evaluation_run, evaluation_sample and audit_record tables (issue 4).
 # 3 → 4: adds the verification table: verify's whole report, not only its findings (issue 12).
+# 4 → 5: adds the remediation table: each merge-back sweep, its suites and its document (issue 13).
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {
     0: add_missing_tables_and_columns,
     1: add_missing_tables_and_columns,
     2: add_missing_tables_and_columns,
     3: add_missing_tables_and_columns,
+    4: add_missing_tables_and_columns,
 }
 
 

@@ -426,6 +426,38 @@ class Verification(SQLModel, table=True):
     created_at: datetime = _when(nullable=False, default_factory=utc_now)
 
 
+class Remediation(SQLModel, table=True):
+    """One ``lineage remediate`` run: the pair merged back, what measured it, what it chose.
+
+    A row is written ``running`` before the sweep's first evaluation and becomes ``done``
+    (with ``document``, the ``RemediationDocument``'s JSON contract, whose sweep points name
+    their evaluation runs) or ``failed`` (with ``status_reason``). A row left ``running`` is
+    an interrupted sweep: a new run resumes through the evaluation-run cache, and the old
+    row keeps saying it was interrupted. ``suites`` lists ``{name, kind, hash}`` of every
+    suite used; ``output_sha256`` is over the written model's files, computed by the caller.
+    The repo ids are copied so the row reads without joins.
+    """
+
+    __tablename__ = "remediation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    finetune_revision_id: int = Field(foreign_key="revision.id", index=True, ondelete="CASCADE")
+    aligned_revision_id: int = Field(foreign_key="revision.id", index=True, ondelete="CASCADE")
+    finetune_repo_id: str = _text("", index=True)
+    aligned_repo_id: str = _text("")
+    method: str = _text("linear")
+    status: str = _text("running")  # running | done | failed
+    status_reason: str | None = _text()
+    suites: list[dict[str, Any]] = _json(nullable=False, default_factory=empty_list)
+    budget: dict[str, Any] = _json(nullable=False, default_factory=empty_dict)
+    format_version: int | None = None  # the document's, once there is one
+    document: dict[str, Any] | None = _json()  # RemediationDocument.to_json(); null while running
+    model_dir: str | None = _text()
+    output_sha256: str | None = _text()
+    created_at: datetime = _when(nullable=False, default_factory=utc_now)
+    finished_at: datetime | None = _when()
+
+
 # Every table the registry creates and upgrades, in dependency order. A table added by a
 # later stage is appended here (and, if it changes existing tables, gets a migration).
 TABLES: tuple[type[SQLModel], ...] = (
@@ -442,4 +474,5 @@ TABLES: tuple[type[SQLModel], ...] = (
     EvaluationSample,
     AuditRecord,
     Verification,
+    Remediation,
 )

@@ -172,7 +172,7 @@ def test_older_schema_is_upgraded_in_place_keeping_its_content(registry_url: str
         assert "crawl_event" not in sa.inspect(reg.engine).get_table_names()
 
     with Registry.open(registry_url) as upgraded:
-        assert upgraded.info().schema_version == SCHEMA_VERSION == 4
+        assert upgraded.info().schema_version == SCHEMA_VERSION == 5
         inspector = sa.inspect(upgraded.engine)
         assert "crawl_event" in inspector.get_table_names()
         assert "parent_kind" in {c["name"] for c in inspector.get_columns("edge")}
@@ -213,7 +213,7 @@ def test_version_2_gains_the_evaluation_tables(registry_url: str) -> None:
             conn.exec_driver_sql("UPDATE schema_info SET value = '2' WHERE key = 'schema_version'")
 
     with Registry.open(registry_url) as upgraded:
-        assert upgraded.info().schema_version == SCHEMA_VERSION == 4
+        assert upgraded.info().schema_version == SCHEMA_VERSION == 5
         tables = set(sa.inspect(upgraded.engine).get_table_names())
         assert {"evaluation_run", "evaluation_sample", "audit_record"} <= tables
         with upgraded.session(write=False) as session:

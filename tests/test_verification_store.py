@@ -224,7 +224,7 @@ def test_a_version_3_registry_gains_the_verification_table(registry_url) -> None
         conn.exec_driver_sql("DROP TABLE verification")
         conn.exec_driver_sql("UPDATE schema_info SET value = '3' WHERE key = 'schema_version'")
     with Registry.open(registry_url) as upgraded:
-        assert upgraded.info().schema_version == SCHEMA_VERSION == 4
+        assert upgraded.info().schema_version == SCHEMA_VERSION == 5
         with upgraded.session(write=False) as session:
             assert session.exec(select(Verification)).all() == []
             assert latest_verification(session, "org/none") is None
