@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from sqlmodel import select
 
 from audit.judges import get_judge
 from lineage.crawler import CrawlOptions, crawl
@@ -27,6 +28,8 @@ from lineage.sources.local import LocalSource
 from lineage.verify import verify
 from registry import queries
 from registry.database import Registry
+from registry.remediations import latest_remediation, start_remediation
+from registry.tables import Model, Remediation, Revision
 from testkit.chat_models import save_chat_model
 from tests.support.audit_family import BENIGN, CAPABILITY, HARMFUL, SETTINGS
 
@@ -170,3 +173,41 @@ def test_another_vocabulary_is_refused_before_anything_is_evaluated(pair, tmp_pa
     assert f"{ORG}/helpful" in message and "\n" not in message
     assert raised.value.exit_code == 2
     assert not any(m.startswith("evaluating") for m in messages)
+
+
+def test_each_sweep_is_on_record_done_failed_or_interrupted(pair, tmp_path, monkeypatch) -> None:
+    registry, models = pair
+    with registry.session() as session:  # a sweep that was killed mid-way
+        stale = start_remediation(
+            session,
+            _head(session, f"{ORG}/helpful"),
+            _head(session, f"{ORG}/aligned"),
+            method="linear",
+            suites=[HARMFUL],
+            budget={"delta": 0.05, "max_asr": None},
+        )
+        stale_id = stale.id
+    document = run_remediation(registry, _job(models, tmp_path / "cache"))
+    with registry.session(write=False) as session:
+        row, stored = latest_remediation(session, f"{ORG}/helpful", f"{ORG}/aligned")
+        old = session.get(Remediation, stale_id)
+        assert row.status == "done" and stored is not None
+        assert stored.to_json() == document.to_json()
+        assert {s["name"] for s in row.suites} == {HARMFUL.name, CAPABILITY.name, BENIGN.name}
+        assert old.status == "failed" and "interrupted" in old.status_reason
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("lineage.remediate.run.write_merged_model", disk_full)
+    with pytest.raises(OSError):
+        run_remediation(registry, _job(models, tmp_path / "cache", lambdas=[0.25]))
+    with registry.session(write=False) as session:
+        row, stored = latest_remediation(session, f"{ORG}/helpful", f"{ORG}/aligned")
+        assert row.status == "failed" and stored is None
+        assert "No space left on device" in row.status_reason
+
+
+def _head(session, repo_id: str) -> Revision:
+    model = session.exec(select(Model).where(Model.repo_id == repo_id)).one()
+    return session.get(Revision, model.head_revision_id)

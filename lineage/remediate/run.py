@@ -34,6 +34,7 @@ from lineage.remediate.model_folder import (
     MODEL_PATTERNS,
     MergedModel,
     check_pair,
+    folder_sha256,
     measured_model_index,
     write_merged_model,
 )
@@ -41,6 +42,13 @@ from lineage.remediate.sweep import PointEvents, run_sweep
 from lineage.sources.base import Source
 from lineage.sources.local import LocalSource
 from registry.database import Registry
+from registry.remediations import (
+    fail_remediation,
+    finish_remediation,
+    start_remediation,
+    unfinished_remediations,
+)
+from registry.tables import Revision
 
 CANDIDATE_ORG = "remediate"  # the candidates' repo ids: remediate/<fine-tune name>-l0550
 
@@ -69,7 +77,8 @@ def run_remediation(
 ) -> RemediationDocument:
     """Sweep λ for ``job``; the sweep's document. With ``job.out``, the recommended model is
     written there (nothing is written when nothing is recommended) and named in the
-    document's ``model_dir``."""
+    document's ``model_dir``. The run is on record (``registry.remediations``): running,
+    then done with the document and the output's sha256, or failed with the reason."""
     suites = [*job.harmful, *job.task, *job.benign]
     nodes = {lam: _registered_node(registry, repo) for lam, repo in _ends(job).items()}
     models = _model_folders(job, nodes)
@@ -91,19 +100,50 @@ def run_remediation(
         measured[lam] = runs
         return _events(runs, job)
 
-    document = run_sweep(
-        evaluate,
-        finetune=job.finetune,
-        aligned=job.aligned,
-        lambdas=job.lambdas,
-        budget=job.budget,
-    )
-    if job.out is None or document.recommended is None:
-        return document
-    lam = document.recommended.lam
-    progress(f"writing the recommended model (λ={lam:g}) to {job.out}")
-    publish(job, document, models, measured[lam], job.out)
-    return document.model_copy(update={"model_dir": str(job.out)})
+    record = _start_record(registry, job, nodes, suites)
+    try:
+        document = run_sweep(
+            evaluate,
+            finetune=job.finetune,
+            aligned=job.aligned,
+            lambdas=job.lambdas,
+            budget=job.budget,
+        )
+        output_sha = None
+        if job.out is not None and document.recommended is not None:
+            lam = document.recommended.lam
+            progress(f"writing the recommended model (λ={lam:g}) to {job.out}")
+            publish(job, document, models, measured[lam], job.out)
+            document = document.model_copy(update={"model_dir": str(job.out)})
+            output_sha = folder_sha256(job.out)
+    except BaseException as error:
+        with registry.session() as session:
+            fail_remediation(session, record, str(error) or type(error).__name__)
+        raise
+    with registry.session() as session:
+        finish_remediation(
+            session, record, document, model_dir=document.model_dir, output_sha256=output_sha
+        )
+    return document
+
+
+def _start_record(
+    registry: Registry, job: RemediationJob, nodes: dict[float, AuditNode], suites: list[Suite]
+) -> int:
+    """A "running" remediation row; one left running by an interrupted sweep of the same pair
+    is closed as interrupted (this sweep resumes from the runs it recorded)."""
+    with registry.session() as session:
+        for old in unfinished_remediations(session, job.finetune, job.aligned):
+            fail_remediation(session, int(old.id or 0), "interrupted; a later sweep resumed it")
+        row = start_remediation(
+            session,
+            session.get(Revision, nodes[1.0].revision_id),
+            session.get(Revision, nodes[0.0].revision_id),
+            method="linear",
+            suites=suites,
+            budget=job.budget,
+        )
+        return int(row.id or 0)
 
 
 def publish(
