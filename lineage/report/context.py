@@ -48,6 +48,7 @@ from lineage.report.sections.limitations import build_limitations, build_recomme
 from lineage.report.sections.lineage import build_lineage
 from lineage.report.sections.manifest import MAPPING, build_manifest
 from lineage.report.sections.method import build_method
+from lineage.report.sections.remediation import build_remediation
 from lineage.report.sections.results import build_results
 from lineage.report.sections.subject import build_subject
 from lineage.report.sections.verdict import build_verdict
@@ -160,6 +161,7 @@ def assemble_context(inputs: BriefInputs, *, redact: bool = False) -> BriefConte
         manifest=build_manifest(inputs),
         mapping=list(MAPPING),
         bom_json=export_graph(inputs.bom_graph, "cyclonedx", subject=subject),
+        remediation=build_remediation(inputs),
     )
 
 

@@ -24,6 +24,7 @@ import networkx as nx
 from sqlmodel import Session, col, select
 
 from lineage.documents.audit import AuditDocument, SuiteDoc
+from lineage.documents.remediation import RemediationDocument
 from lineage.documents.verify import VerifyFinding, VerifyReport
 from lineage.errors import InvalidReferenceError
 from lineage.graph import attach_audit, lineage_graph
@@ -32,6 +33,7 @@ from registry import queries
 from registry.database import Registry
 from registry.evaluations import StoredSample, audit_document, latest_audit, samples_of_run
 from registry.findings import findings_for
+from registry.remediations import latest_remediation
 from registry.tables import AuditRecord, EvaluationRun, Finding, Fingerprint, Model, Revision
 from registry.verifications import latest_verification
 from registry.weights import fingerprinted_heads
@@ -92,6 +94,8 @@ class BriefInputs:
     verifications: Mapping[str, Verification]
     bom_graph: nx.DiGraph  # the lineage with the audit's results attached
     snapshot: Snapshot
+    # The newest finished merge-back sweep with the subject as the fine-tune, if any.
+    remediation: RemediationDocument | None = None
 
 
 def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
@@ -116,7 +120,8 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
             session, verification_candidates(repo_id, graph, ancestors)
         )
         bom_graph = attach_audit(graph.copy(), session, repo_id)
-        snapshot = _snapshot(session, sorted(graph.nodes), record, runs, verifications)
+        remediation = _remediation(session, repo_id)
+        snapshot = _snapshot(session, sorted(graph.nodes), record, runs, verifications, remediation)
     return BriefInputs(
         subject=repo_id,
         model=model,
@@ -131,7 +136,13 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
         verifications=verifications,
         bom_graph=bom_graph,
         snapshot=snapshot,
+        remediation=remediation,
     )
+
+
+def _remediation(session: Session, repo_id: str) -> RemediationDocument | None:
+    found = latest_remediation(session, repo_id, status="done")
+    return None if found is None else found[1]
 
 
 def audit_suites(document: AuditDocument) -> list[SuiteDoc]:
@@ -215,6 +226,7 @@ def _snapshot(
     record: AuditRecord | None,
     runs: Mapping[str, Mapping[str, RunInputs]],
     verifications: Mapping[str, Verification],
+    remediation: RemediationDocument | None = None,
 ) -> Snapshot:
     """A sha256 over canonical JSON of every registry row the brief rests on.
 
@@ -267,6 +279,8 @@ def _snapshot(
         tables["verifications"] = [
             {"repo": repo, "report": verifications[repo].data} for repo in sorted(verifications)
         ]
+    if remediation is not None:  # only then: a brief without one keeps its digest
+        tables["remediation"] = [remediation.to_json()]
     environments: list[str] = []
     if record is not None:
         tables["audit"] = [_row(record, "id", "revision_id")]

@@ -226,6 +226,31 @@ class MappingRow:
 
 
 @dataclass(frozen=True)
+class SweepRow:
+    """One λ of the remediation sweep, formatted."""
+
+    lam: str
+    asr: str
+    task: str
+    over_refusal: str
+    within_budget: bool
+    pareto: bool
+    chosen: bool
+
+
+@dataclass(frozen=True)
+class RemediationInfo:
+    """The merge-back sweep of the subject with its aligned parent (Farn et al. 2024)."""
+
+    aligned: str
+    budget: str
+    rows: list[SweepRow]
+    figure: Markup
+    recommendation: str
+    caveats: list[str]
+
+
+@dataclass(frozen=True)
 class BriefContext:
     subject: str
     title: str
@@ -245,6 +270,7 @@ class BriefContext:
     manifest: ManifestInfo
     mapping: list[MappingRow]
     bom_json: str
+    remediation: RemediationInfo | None = None
 
     @property
     def sample_findings(self) -> list[FindingRow]:
