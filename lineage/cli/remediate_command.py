@@ -45,60 +45,71 @@ MERGE_METHODS = ("linear",)  # θ(λ) = (1−λ)·θ_aligned + λ·θ_finetune
 DEFAULT_CACHE = Path("~/.cache/lineage-audit/remediate")
 
 
+AlignedOption = Annotated[
+    str | None, typer.Option(help="The aligned model (default: the fine-tune's declared parent).")
+]
+HarmfulSuiteOption = Annotated[
+    list[str] | None,
+    typer.Option("--suite", metavar="SPEC", help="Harmful suite for ASR (default: harmful)."),
+]
+TaskSuiteOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--task-suite",
+        metavar="SPEC",
+        help="What the fine-tune was made for: exact answers (default: capability).",
+    ),
+]
+BenignSuiteOption = Annotated[
+    list[str] | None,
+    typer.Option("--benign-suite", metavar="SPEC", help="Over-refusal (default: benign)."),
+]
+LambdasOption = Annotated[
+    str, typer.Option(help="auto (grid, then bisection), or a list: 0.1,0.2,0.5.")
+]
+DeltaOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Budget: the paired upper 95% bound of ASR(λ) − ASR(aligned) (default 0.05).",
+    ),
+]
+MaxAsrOption = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="Budget instead: an absolute cap on ASR(λ)."),
+]
+MethodOption = Annotated[str, typer.Option(help="Merge method: linear.")]
+ModelOutOption = Annotated[
+    Path | None, typer.Option("--out", help="Write the recommended model here.")
+]
+CacheOption = Annotated[
+    Path, typer.Option(help="Where candidate merges live while they are evaluated.")
+]
+KeepAllOption = Annotated[
+    bool, typer.Option("--keep-all", help="Keep every candidate merge in --cache.")
+]
+
+
 def remediate_command(
     finetune: Annotated[str, typer.Argument(help="The fine-tune: a Hub repo id or local folder.")],
-    aligned: Annotated[
-        str | None,
-        typer.Option(help="The aligned model (default: the fine-tune's declared parent)."),
-    ] = None,
-    suite: Annotated[
-        list[str] | None,
-        typer.Option("--suite", metavar="SPEC", help="Harmful suite for ASR (default: harmful)."),
-    ] = None,
-    task_suite: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--task-suite",
-            metavar="SPEC",
-            help="What the fine-tune was made for: exact answers (default: capability).",
-        ),
-    ] = None,
-    benign_suite: Annotated[
-        list[str] | None,
-        typer.Option("--benign-suite", metavar="SPEC", help="Over-refusal (default: benign)."),
-    ] = None,
-    lambdas: Annotated[
-        str,
-        typer.Option(help="auto (grid, then bisection), or a list: 0.1,0.2,0.5."),
-    ] = "auto",
-    delta: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            max=1.0,
-            help="Budget: the paired upper 95% bound of ASR(λ) − ASR(aligned) (default 0.05).",
-        ),
-    ] = None,
-    max_asr: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Budget instead: an absolute cap on ASR(λ)."),
-    ] = None,
-    method: Annotated[str, typer.Option(help="Merge method: linear.")] = "linear",
+    aligned: AlignedOption = None,
+    suite: HarmfulSuiteOption = None,
+    task_suite: TaskSuiteOption = None,
+    benign_suite: BenignSuiteOption = None,
+    lambdas: LambdasOption = "auto",
+    delta: DeltaOption = None,
+    max_asr: MaxAsrOption = None,
+    method: MethodOption = "linear",
     judge: JudgeOption = "refusal",
     max_new_tokens: MaxNewTokensOption = 256,
     batch_size: BatchSizeOption = None,
     device: DeviceOption = "auto",
     dtype: DtypeOption = "auto",
     system_prompt: SystemPromptOption = None,
-    out: Annotated[
-        Path | None, typer.Option("--out", help="Write the recommended model here.")
-    ] = None,
-    cache: Annotated[
-        Path, typer.Option(help="Where candidate merges live while they are evaluated.")
-    ] = DEFAULT_CACHE,
-    keep_all: Annotated[
-        bool, typer.Option("--keep-all", help="Keep every candidate merge in --cache.")
-    ] = False,
+    out: ModelOutOption = None,
+    cache: CacheOption = DEFAULT_CACHE,
+    keep_all: KeepAllOption = False,
     json_output: JsonOption = False,
     local: LocalOption = None,
     db: DbOption = None,
