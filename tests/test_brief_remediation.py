@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from lineage.crawler import CrawlOptions, crawl
 from lineage.example import write_card
+from lineage.remediate.model_folder import write_merged_model
 from lineage.remediate.sweep import PointEvents, run_sweep
 from lineage.report.brief import write_brief
 from lineage.sources.local import LocalSource
@@ -100,3 +101,53 @@ def test_the_pdf_renders_the_section(registry, tmp_path) -> None:
     pdf = write_brief(registry, f"{ORG}/helpful", tmp_path / "brief.pdf")
     text = "\n".join(page.extract_text() for page in pypdf.PdfReader(pdf).pages)
     assert "Remediation" in text and "Recommended: λ = 0.5" in text
+
+
+def test_the_published_merge_shows_the_sweep_that_recommended_it(registry, tmp_path) -> None:
+    models = tmp_path / "models"
+    document = run_sweep(
+        lambda lam: PointEvents(
+            harmful=[lam >= 0.6 and i % 2 == 0 for i in range(N)],
+            task=[i < int(N * (0.4 + 0.5 * lam)) for i in range(N)],
+        ),
+        finetune=f"{ORG}/helpful",
+        aligned=f"{ORG}/aligned",
+    )
+    lam = document.recommended.lam
+    with registry.session() as session:
+        row = start_remediation(
+            session,
+            _head(session, f"{ORG}/helpful"),
+            _head(session, f"{ORG}/aligned"),
+            method="linear",
+            suites=[],
+            budget=document.budget,
+        )
+        finish_remediation(session, int(row.id), document)
+    write_merged_model(
+        models / ORG / "aligned",
+        models / ORG / "helpful",
+        lam,
+        models / ORG / "helpful-safe",
+        aligned=f"{ORG}/aligned",
+        finetune=f"{ORG}/helpful",
+        body="# helpful-safe",
+    )
+    assert crawl(registry, LocalSource(models), [f"{ORG}/helpful-safe"], CrawlOptions(depth=0)).ok
+    html = write_brief(registry, f"{ORG}/helpful-safe", tmp_path / "safe.html").read_text()
+    assert 'id="remediation"' in html
+    assert f"the sweep of {ORG}/helpful with its aligned parent {ORG}/aligned recommended" in html
+
+    # Another λ than the one recommended is not that sweep's model: no section.
+    write_merged_model(
+        models / ORG / "aligned",
+        models / ORG / "helpful",
+        0.9,
+        models / ORG / "helpful-other",
+        aligned=f"{ORG}/aligned",
+        finetune=f"{ORG}/helpful",
+        body="# other",
+    )
+    assert crawl(registry, LocalSource(models), [f"{ORG}/helpful-other"], CrawlOptions(depth=0)).ok
+    other = write_brief(registry, f"{ORG}/helpful-other", tmp_path / "other.html").read_text()
+    assert 'id="remediation"' not in other

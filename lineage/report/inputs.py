@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
+from itertools import permutations
 from typing import Any
 
 import networkx as nx
@@ -120,7 +122,7 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
             session, verification_candidates(repo_id, graph, ancestors)
         )
         bom_graph = attach_audit(graph.copy(), session, repo_id)
-        remediation = _remediation(session, repo_id)
+        remediation = _remediation(session, repo_id, head)
         snapshot = _snapshot(session, sorted(graph.nodes), record, runs, verifications, remediation)
     return BriefInputs(
         subject=repo_id,
@@ -140,9 +142,37 @@ def load_brief_inputs(registry: Registry, repo_id: str) -> BriefInputs:
     )
 
 
-def _remediation(session: Session, repo_id: str) -> RemediationDocument | None:
+def _remediation(
+    session: Session, repo_id: str, head: Revision | None
+) -> RemediationDocument | None:
+    """The newest finished sweep of ``repo_id`` as the fine-tune; else, when ``repo_id`` is a
+    linear merge of two models, the sweep of that pair that recommended its weights (the
+    published model of ``lineage remediate``)."""
     found = latest_remediation(session, repo_id, status="done")
-    return None if found is None else found[1]
+    if found is not None:
+        return found[1]
+    recipe = head.mergekit if head is not None else None
+    if not recipe or recipe.get("merge_method") != "linear":
+        return None
+    weights = {
+        entry.get("reference"): (entry.get("parameters") or {}).get("weight")
+        for entry in recipe.get("models") or []
+        if isinstance(entry, Mapping)
+    }
+    if len(weights) != 2:
+        return None
+    for aligned, finetune in permutations(weights, 2):
+        found = latest_remediation(session, str(finetune), str(aligned), status="done")
+        document = found[1] if found is not None else None
+        weight = weights[finetune]
+        if (
+            document is not None
+            and document.recommended is not None
+            and isinstance(weight, int | float)
+            and math.isclose(float(weight), document.recommended.lam, abs_tol=1e-6)
+        ):
+            return document
+    return None
 
 
 def audit_suites(document: AuditDocument) -> list[SuiteDoc]:

@@ -242,6 +242,7 @@ class SweepRow:
 class RemediationInfo:
     """The merge-back sweep of the subject with its aligned parent (Farn et al. 2024)."""
 
+    intro: str  # what the subject is to the sweep: its fine-tune, or its recommended merge
     aligned: str
     budget: str
     rows: list[SweepRow]

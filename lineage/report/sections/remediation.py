@@ -63,7 +63,17 @@ def build_remediation(inputs: BriefInputs) -> RemediationInfo | None:
         "A merge within the budget on these suites is not shown safe on others: audit the"
         " published model as any other.",
     ]
+    if inputs.subject == document.finetune:
+        intro = (
+            f"The aligned parent {document.aligned} merged back into this model over a sweep of λ"
+        )
+    else:
+        intro = (
+            f"This model is the merge that the sweep of {document.finetune} with its aligned"
+            f" parent {document.aligned} recommended"
+        )
     return RemediationInfo(
+        intro=clip(intro, 400),
         aligned=clip(document.aligned),
         budget=bound,
         rows=rows,
