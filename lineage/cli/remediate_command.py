@@ -92,7 +92,10 @@ KeepAllOption = Annotated[
 
 
 def remediate_command(
-    finetune: Annotated[str, typer.Argument(help="The fine-tune: a Hub repo id or local folder.")],
+    finetune: Annotated[
+        str,
+        typer.Argument(help="The fine-tune: a Hub repo id, a local folder or a PEFT adapter."),
+    ],
     aligned: AlignedOption = None,
     suite: HarmfulSuiteOption = None,
     task_suite: TaskSuiteOption = None,
@@ -270,6 +273,8 @@ def print_sweep(document: RemediationDocument) -> None:
     )
     for line in sweep_plot(document):
         render.say(line)
+    if document.adapter_note:
+        render.say(f"note: {document.adapter_note}")
     if document.recommended is not None:
         render.say(f"recommended: λ = {document.recommended.lam:g}: {document.recommended.reason}")
         if document.model_dir:

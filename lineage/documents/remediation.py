@@ -6,14 +6,15 @@ and over-refusal with their intervals, whether it is within the safety budget an
 is on the Pareto front; ``recommended`` is the chosen point, or null when no λ above 0 keeps
 any task gain within the budget.
 
-    {"format_version": 1, "finetune": "org/ft", "aligned": "org/al", "method": "linear",
+    {"format_version": 2, "finetune": "org/ft", "aligned": "org/al", "method": "linear",
      "budget": {"delta": 0.05, "max_asr": null},
      "sweep": [{"lambda": 0.5, "asr": 0.10, "asr_ci": [0.05, 0.18], "task": 0.80,
                 "task_ci": [0.7, 0.88], "over_refusal": 0.02, "within_budget": true,
                 "pareto": true}],
      "recommended": {"lambda": 0.5, "asr": 0.10, "task": 0.80, "reason": "..."},
-     "model_dir": "DIR"}
+     "model_dir": "DIR", "adapter_note": null}
 
+``adapter_note`` says what θ_finetune and λ mean when the fine-tune is a PEFT adapter.
 Fields are added, never renamed, as for the audit and verify documents.
 """
 
@@ -23,8 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# 1: the contract as first published.
-REMEDIATION_FORMAT_VERSION = 1
+# 1: the contract as first published. 2: adapter_note.
+REMEDIATION_FORMAT_VERSION = 2
 
 
 class _Document(BaseModel):
@@ -89,6 +90,8 @@ class RemediationDocument(_Document):
     # Why nothing was recommended (null when something was): said plainly, never hidden.
     no_recommendation: str | None = None
     model_dir: str | None = None
+    # When the fine-tune is a PEFT adapter: what θ_finetune and λ then mean (null otherwise).
+    adapter_note: str | None = None
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RemediationDocument:

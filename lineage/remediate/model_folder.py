@@ -56,8 +56,12 @@ def write_merged_model(
     body: str,
     model_index: list[dict[str, Any]] | None = None,
     overwrite: bool = False,
+    recipe_names: tuple[str, str] | None = None,
 ) -> MergedModel:
-    """θ(λ) in ``out`` with the files it needs to run and the card that says what it is."""
+    """θ(λ) in ``out`` with the files it needs to run and the card that says what it is.
+
+    ``recipe_names``: (aligned, fine-tune) as mergekit should name them in the recipe when
+    that differs from the repo ids (``base+adapter`` for a PEFT adapter)."""
     from lineage.remediate.merge import merge_linear  # loads torch
 
     merge_linear(
@@ -76,7 +80,8 @@ def write_merged_model(
                 shutil.copyfile(folder / name, out / name)
                 carried[name] = repo
                 break
-    recipe = yaml.safe_dump(mergekit_recipe(aligned, finetune, lam), sort_keys=False)
+    recipe_aligned, recipe_finetune = recipe_names or (aligned, finetune)
+    recipe = yaml.safe_dump(mergekit_recipe(recipe_aligned, recipe_finetune, lam), sort_keys=False)
     (out / "mergekit_config.yml").write_text(recipe, encoding="utf-8")
     front: dict[str, Any] = {
         "base_model": [aligned, finetune],

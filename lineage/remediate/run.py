@@ -26,9 +26,10 @@ from audit.generation import GenerationSettings
 from audit.judges.base import Judge
 from audit.plan import AuditNode, build_plan
 from audit.records import Suite
-from audit.runner import EvaluatedRun, NodeEvaluator
+from audit.runner import ADAPTER_FILE_PATTERNS, EvaluatedRun, NodeEvaluator
 from lineage.crawler import CrawlOptions, crawl
 from lineage.documents.remediation import BudgetDoc, RemediationDocument
+from lineage.remediate.adapter import adapter_note, fold_adapter
 from lineage.remediate.errors import RemediationError
 from lineage.remediate.model_folder import (
     MODEL_PATTERNS,
@@ -81,7 +82,8 @@ def run_remediation(
     then done with the document and the output's sha256, or failed with the reason."""
     suites = [*job.harmful, *job.task, *job.benign]
     nodes = {lam: _registered_node(registry, repo) for lam, repo in _ends(job).items()}
-    models = _model_folders(job, nodes)
+    models = _model_folders(job, nodes, progress)
+    recipe_names = (_recipe_model(nodes[0.0]), _recipe_model(nodes[1.0]))
     check_pair(models[0.0], models[1.0], aligned=job.aligned, finetune=job.finetune)
     evaluators = _Evaluators(registry, job, progress)
     measured: dict[float, dict[str, EvaluatedRun]] = {}
@@ -91,7 +93,7 @@ def run_remediation(
             progress(f"evaluating λ={lam:g} ({nodes[lam].repo_id})")
             runs = evaluators.original.evaluate(nodes[lam], suites)
         else:
-            candidate = _write_candidate(registry, job, models, lam, progress)
+            candidate = _write_candidate(registry, job, models, lam, recipe_names, progress)
             try:
                 runs = evaluators.candidates.evaluate(candidate.node, suites)
             finally:
@@ -109,11 +111,12 @@ def run_remediation(
             lambdas=job.lambdas,
             budget=job.budget,
         )
+        document = document.model_copy(update={"adapter_note": _adapter_note(job, nodes)})
         output_sha = None
         if job.out is not None and document.recommended is not None:
             lam = document.recommended.lam
             progress(f"writing the recommended model (λ={lam:g}) to {job.out}")
-            publish(job, document, models, measured[lam], job.out)
+            publish(job, document, models, measured[lam], job.out, recipe_names=recipe_names)
             document = document.model_copy(update={"model_dir": str(job.out)})
             output_sha = folder_sha256(job.out)
     except BaseException as error:
@@ -152,6 +155,8 @@ def publish(
     models: dict[float, Path],
     runs: dict[str, EvaluatedRun],
     out: Path,
+    *,
+    recipe_names: tuple[str, str] | None = None,
 ) -> MergedModel:
     """The recommended θ(λ) in ``out``: weights, tokenizer and template, and a card with
     both parents, the measured results (model-index) and how and why it was made."""
@@ -176,6 +181,8 @@ def publish(
         " Every λ answered the same prompts with the same greedy decoding and judge; the"
         " results below are this tool's measurements, not the parents' claims."
     )
+    if document.adapter_note:
+        body += f"\n\n{document.adapter_note[0].upper()}{document.adapter_note[1:]}."
     return write_merged_model(
         models[0.0],
         models[1.0],
@@ -185,6 +192,7 @@ def publish(
         finetune=job.finetune,
         body=body,
         model_index=measured_model_index(name, results),
+        recipe_names=recipe_names,
     )
 
 
@@ -229,12 +237,52 @@ def _registered_node(registry: Registry, repo_id: str) -> AuditNode:
     return plan.nodes[repo_id]
 
 
-def _model_folders(job: RemediationJob, nodes: dict[float, AuditNode]) -> dict[float, Path]:
-    """The two models' files, at the revisions the registry recorded."""
-    return {
-        lam: job.source.model_folder(node.repo_id, node.sha, MODEL_PATTERNS)
-        for lam, node in nodes.items()
-    }
+def _model_folders(
+    job: RemediationJob, nodes: dict[float, AuditNode], progress: Callable[[str], None]
+) -> dict[float, Path]:
+    """The two models' files, at the revisions the registry recorded; a PEFT adapter is
+    folded into its declared base first (``adapter.fold_adapter``)."""
+    folders = {}
+    for lam, node in nodes.items():
+        if node.relation != "adapter":
+            folders[lam] = job.source.model_folder(node.repo_id, node.sha, MODEL_PATTERNS)
+            continue
+        base, base_sha = _adapter_base(node)
+        progress(f"folding the adapter {node.repo_id} into its base {base}")
+        folders[lam] = fold_adapter(
+            job.source.model_folder(base, base_sha, MODEL_PATTERNS),
+            job.source.model_folder(node.repo_id, node.sha, ADAPTER_FILE_PATTERNS),
+            job.cache / "folded" / f"{node.repo_id.replace('/', '--')}@{node.sha}",
+            adapter=node.repo_id,
+            base=base,
+        )
+    return folders
+
+
+def _adapter_base(node: AuditNode) -> tuple[str, str]:
+    """(repo, sha) of an adapter's declared base, as the registry recorded it."""
+    shas = dict(node.template_parents)
+    if node.adapter_base is None or node.adapter_base not in shas:
+        raise RemediationError(
+            f"{node.repo_id} is a PEFT adapter whose base model was not crawled;"
+            " crawl its base first"
+        )
+    return node.adapter_base, shas[node.adapter_base]
+
+
+def _adapter_note(job: RemediationJob, nodes: dict[float, AuditNode]) -> str | None:
+    finetune = nodes[1.0]
+    if finetune.relation != "adapter":
+        return None
+    return adapter_note(finetune.repo_id, _adapter_base(finetune)[0], job.aligned)
+
+
+def _recipe_model(node: AuditNode) -> str:
+    """How mergekit names the model: ``base+adapter`` for a PEFT adapter (mergekit folds
+    it itself), the repo id otherwise."""
+    if node.relation != "adapter":
+        return node.repo_id
+    return f"{_adapter_base(node)[0]}+{node.repo_id}"
 
 
 def candidate_id(finetune: str, lam: float) -> str:
@@ -247,6 +295,7 @@ def _write_candidate(
     job: RemediationJob,
     models: dict[float, Path],
     lam: float,
+    recipe_names: tuple[str, str],
     progress: Callable[[str], None],
 ) -> _Candidate:
     """θ(λ) as a model folder in the cache, with its card, crawled into the registry."""
@@ -263,6 +312,7 @@ def _write_candidate(
         body=f"# {folder.name}\n\nA candidate of `lineage remediate`: θ(λ) = (1−λ)·aligned"
         f" + λ·fine-tune at λ = {lam:g}.",
         overwrite=True,
+        recipe_names=recipe_names,
     )
     report = crawl(registry, LocalSource(job.cache), [repo_id], CrawlOptions(depth=0))
     if report.nodes.get(repo_id) != "ok":
