@@ -19,6 +19,7 @@ from audit.auditor import AuditOptions, audit
 from audit.errors import NotEvaluableError
 from audit.judges import get_judge
 from audit.records import JudgeInfo
+from lineage.documents.audit import AuditDocument
 from lineage.sources.local import LocalSource
 from registry.tables import EvaluationRun, EvaluationSample, Finding
 from tests.support.audit_family import (
@@ -89,6 +90,10 @@ def test_runs_are_cached_and_a_new_judge_rejudges_stored_responses(family: Famil
         }
         for repo, model in first.to_json()["models"].items()
     }
+    # The stored document of a cached audit reads back (the brief and exports read it).
+    assert (
+        AuditDocument.from_json(second.to_json()).to_json()["models"] == second.to_json()["models"]
+    )
 
     class NewVersion:
         """The same refusal rules under a new version: responses are re-judged, not redone."""

@@ -46,7 +46,9 @@ class SuiteRunDoc(_Document):
     judge_parse_failures: int = 0
     by_category: dict[str, Any] = Field(default_factory=dict)
     run_id: int | None = None
-    reused: bool | None = None
+    # What an earlier run lent this one: "run" (cached whole), "responses" (re-judged), or
+    # null when it was generated now.
+    reused: str | None = None
 
 
 class ModelDoc(_Document):
