@@ -90,6 +90,7 @@ def test_the_table_shows_the_sweep_and_says_what_it_recommends(family) -> None:
         (["--lambdas", "half"], "neither auto nor"),
         (["--method", "ties"], "merge method 'ties' is not supported"),
         (["--delta", "0.1", "--max-asr", "0.2"], "not both"),
+        (["--brief", "brief.txt"], "unsupported brief format '.txt'"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(family, extra, needle) -> None:
@@ -144,3 +145,27 @@ def test_the_recommended_model_is_written_to_out(family, tmp_path) -> None:
     else:
         assert data["model_dir"] == str(out)
         assert (out / "README.md").is_file() and (out / "mergekit_config.yml").is_file()
+
+
+def test_brief_writes_the_fine_tunes_brief_with_its_remediation_section(family, tmp_path) -> None:
+    """--brief audits the fine-tune against its parent on the sweep's suites (cached runs)
+    and writes its brief, whose Remediation section shows the sweep just recorded."""
+    models, common = family
+    brief = tmp_path / "helpful.html"
+    result = run_lineage(
+        "remediate",
+        str(models / ORG / "helpful"),
+        "--lambdas",
+        "0.5",
+        "--max-asr",
+        "1",
+        "--brief",
+        str(brief),
+        *common,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {brief}" in " ".join(result.stderr.split())
+    html = brief.read_text(encoding="utf-8")
+    assert 'id="remediation"' in html and f"{ORG}/helpful" in html
+    assert "not evaluated" not in html.lower()  # the audit ran: the verdict was earned

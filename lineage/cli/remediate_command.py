@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -40,6 +40,9 @@ from lineage.references import validate_repo_id
 from lineage.sources import Source
 from registry import queries
 from registry.database import Registry
+
+if TYPE_CHECKING:
+    from lineage.remediate.run import RemediationJob
 
 MERGE_METHODS = ("linear",)  # θ(λ) = (1−λ)·θ_aligned + λ·θ_finetune
 DEFAULT_CACHE = Path("~/.cache/lineage-audit/remediate")
@@ -86,6 +89,14 @@ ModelOutOption = Annotated[
 CacheOption = Annotated[
     Path, typer.Option(help="Where candidate merges live while they are evaluated.")
 ]
+BriefOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--brief",
+        help="Also write the fine-tune's compliance brief, with its Remediation section"
+        " (.html or .pdf).",
+    ),
+]
 KeepAllOption = Annotated[
     bool, typer.Option("--keep-all", help="Keep every candidate merge in --cache.")
 ]
@@ -113,6 +124,7 @@ def remediate_command(
     out: ModelOutOption = None,
     cache: CacheOption = DEFAULT_CACHE,
     keep_all: KeepAllOption = False,
+    brief: BriefOption = None,
     json_output: JsonOption = False,
     local: LocalOption = None,
     db: DbOption = None,
@@ -128,6 +140,8 @@ def remediate_command(
       lineage remediate org/fine-tune --aligned org/chat --out ./org-fine-tune-safe
 
       lineage remediate ./models/org/ft --lambdas 0.25,0.5,0.75 --max-asr 0.1 --json
+
+      lineage remediate org/fine-tune --out ./safe --brief remediation.pdf
     """
     from audit.generation import GenerationSettings
     from audit.judge_models import hub_completer_factory
@@ -158,6 +172,10 @@ def remediate_command(
     sweep_lambdas = _lambdas(lambdas)
     if out is not None:
         _check_model_output(out)
+    if brief is not None:
+        from lineage.report.brief import check_brief_path
+
+        check_brief_path(brief)
     source, (finetune_id,) = resolve_source([finetune], local)
     registry = open_registry(db)
     exit_code = _crawled(registry, source, finetune_id)
@@ -184,7 +202,37 @@ def remediate_command(
         render.print_json(document.to_json())
     else:
         print_sweep(document)
+    if brief is not None:
+        exit_code = max(exit_code, _write_brief(registry, job, brief, quiet=quiet))
     raise typer.Exit(exit_code)
+
+
+def _write_brief(registry: Registry, job: RemediationJob, brief: Path, *, quiet: bool) -> int:
+    """The fine-tune's brief: its audit against its parents on the sweep's suites (their
+    runs are cached, so nothing is generated twice), then the brief, which shows the sweep
+    just recorded in its Remediation section. The exit code of that audit and brief."""
+    from audit.auditor import AuditOptions
+    from lineage.pipeline import AuditJob, run_audit_job
+
+    audit_job = AuditJob(
+        repo_id=job.finetune,
+        source=job.source,
+        suites=[*job.harmful, *job.task, *job.benign],
+        judge=job.judge,
+        settings=job.settings,
+        options=AuditOptions(),
+        briefs=[brief],
+    )
+    outcome = run_audit_job(registry, audit_job, progress=_silent if quiet else _show)
+    for line in outcome.audit.plan.skipped:
+        render.warning(line)
+    for subject, lines in outcome.audit.incomplete.items():
+        render.problem(f"{subject}: {outcome.audit.verdict(subject)}: " + "; ".join(lines))
+    for path in outcome.briefs:
+        render.say(f"wrote {path}", console=render.stderr)
+    for path, reason in outcome.brief_errors:
+        render.problem(f"{path}: {reason}")
+    return outcome.exit_code
 
 
 def _check_model_output(out: Path) -> None:

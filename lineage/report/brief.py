@@ -51,13 +51,18 @@ def write_brief(registry: Registry, repo_id: str, path: Path, *, redact: bool = 
     ``redact`` replaces every prompt and model answer with the sha256 of its text.
     """
     path = Path(path)
-    renderer = _renderer(path)
+    check_brief_path(path)
+    _renderer(path)(build_context(registry, repo_id, redact=redact), path)
+    return path
+
+
+def check_brief_path(path: Path) -> None:
+    """Refuse, before any work, a brief path of an unknown format or in no folder."""
+    _renderer(path)
     if not path.parent.is_dir():
         raise InvalidReferenceError(
             "the folder to write the brief in does not exist", file=str(path)
         )
-    renderer(build_context(registry, repo_id, redact=redact), path)
-    return path
 
 
 def _renderer(path: Path) -> BriefRenderer:
