@@ -2,7 +2,10 @@
 
 Checked against mergekit's own ``linear`` merge of the same tiny Llamas (single-file and
 sharded, float32 and bfloat16), for the fine-tune's layout and dtypes, for one-line errors
-that leave no output, for a disk that fills mid-write, and for reading one tensor at a time.
+that leave no output, for a disk that fills mid-write or is too full to start, and for
+streaming: blocks of a few elements give exactly what ``combine`` gives for whole tensors
+(odd rows, 1-D, 0-d and empty tensors, mixed dtypes), and reads, buffers and writes stay
+within a block.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import errno
 import hashlib
 import json
 import math
+import os
 import shutil
-import weakref
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,7 @@ import yaml
 from mergekit.config import MergeConfiguration
 from mergekit.merge import MergeOptions, run_merge
 from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 from transformers import LlamaConfig, LlamaForCausalLM
 
 import lineage.remediate.merge as merge_module
@@ -33,7 +38,8 @@ from lineage.remediate.errors import (
     NoWeightsError,
     OutputExistsError,
 )
-from lineage.remediate.merge import INDEX_FILE, WEIGHTS_FILE, merge_linear
+from lineage.remediate.merge import INDEX_FILE, WEIGHTS_FILE, combine, merge_linear
+from lineage.safetensors_header import FileRangeReader, read_safetensors_layout
 from tests.support.tiny_models import TINY_LLAMA
 
 SHARD = "20KB"  # the tiny Llama is ~107 KB in float32, ~54 KB in bfloat16: 3 shards or more
@@ -353,16 +359,17 @@ def test_an_input_folder_is_never_the_output(pairs: Pairs, tmp_path: Path) -> No
 def test_a_disk_that_fills_mid_write_leaves_nothing(
     pairs: Pairs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, overwrite: bool
 ) -> None:
-    real_save_file = merge_module.save_file
-    written: list[str] = []
+    real_write_all = merge_module._write_all
+    writes: dict[int, int] = {}  # file (inode) -> writes into it
 
-    def save_then_fill(tensors: dict[str, torch.Tensor], filename: str, **kwargs: object) -> None:
-        if written:
-            raise OSError(errno.ENOSPC, "No space left on device", filename)
-        real_save_file(tensors, filename, **kwargs)
-        written.append(filename)
+    def write_then_fill(fd: int, data: bytes | memoryview) -> None:
+        file = os.fstat(fd).st_ino
+        writes[file] = writes.get(file, 0) + 1
+        if len(writes) == 2 and writes[file] == 2:  # the second shard's first tensor
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write_all(fd, data)
 
-    monkeypatch.setattr(merge_module, "save_file", save_then_fill)
+    monkeypatch.setattr(merge_module, "_write_all", write_then_fill)
     out = tmp_path / "out"
     if overwrite:
         out.mkdir()
@@ -372,7 +379,7 @@ def test_a_disk_that_fills_mid_write_leaves_nothing(
     message = str(error.value)
     assert "\n" not in message and error.value.exit_code == EXIT_PROBLEMS
     assert str(out) in message and "No space left on device" in message
-    assert len(written) == 1  # the first shard was written, then the disk filled
+    assert len(writes) == 2  # the first shard was written, then the second's header
     if overwrite:
         assert [p.name for p in out.iterdir()] == ["previous.txt"]
         assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
@@ -380,68 +387,209 @@ def test_a_disk_that_fills_mid_write_leaves_nothing(
         assert list(tmp_path.iterdir()) == []
 
 
-# ----------------------------------------------------------------------------- memory
-
-
-def test_reads_one_tensor_at_a_time_and_writes_shard_by_shard(
+def test_a_disk_without_room_for_the_merge_is_refused_before_writing(
     pairs: Pairs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """At most two input tensors (one of each model) are alive at once, and the bytes read
-    between two shard writes stay within two of the fine-tune's shards."""
-    live = {"now": 0, "most": 0}
-    read_since_write = {"bytes": 0, "most": 0}
-    events: list[tuple[str, str]] = []
-    real_safe_open, real_save_file = merge_module.safe_open, merge_module.save_file
+    needed = merge_linear(
+        pairs.bf16_sharded_al, pairs.bf16_sharded_ft, 0.5, tmp_path / "m"
+    ).total_bytes
+    real_disk_usage = shutil.disk_usage
+    free = {"bytes": needed + merge_module.FREE_SPACE_MARGIN - 1}
+    asked: list[Path] = []
 
-    def released() -> None:
-        live["now"] -= 1
+    def disk_usage(path: str | Path) -> object:
+        asked.append(Path(path))
+        return real_disk_usage(path)._replace(free=free["bytes"])
 
-    class CountingHandle:
-        def __init__(self, handle: object):
-            self._handle = handle
-
-        def __enter__(self) -> CountingHandle:
-            self._handle.__enter__()  # type: ignore[attr-defined]
-            return self
-
-        def __exit__(self, *exc: object) -> None:
-            self._handle.__exit__(*exc)  # type: ignore[attr-defined]
-
-        def get_tensor(self, name: str) -> torch.Tensor:
-            tensor = self._handle.get_tensor(name)  # type: ignore[attr-defined]
-            live["now"] += 1
-            live["most"] = max(live["most"], live["now"])
-            weakref.finalize(tensor, released)
-            read_since_write["bytes"] += tensor.numel() * tensor.element_size()
-            read_since_write["most"] = max(read_since_write["most"], read_since_write["bytes"])
-            events.append(("read", name))
-            return tensor
-
-    def counting_save_file(tensors: dict[str, torch.Tensor], filename: str, **kw: object) -> None:
-        events.append(("write", Path(filename).name))
-        read_since_write["bytes"] = 0
-        real_save_file(tensors, filename, **kw)
-
-    monkeypatch.setattr(
-        merge_module, "safe_open", lambda *a, **kw: CountingHandle(real_safe_open(*a, **kw))
+    monkeypatch.setattr(merge_module.shutil, "disk_usage", disk_usage)
+    monkeypatch.setattr(merge_module, "_write_all", lambda fd, data: pytest.fail("written"))
+    out = tmp_path / "new" / "out"  # its parent does not exist yet: the check asks tmp_path
+    with pytest.raises(MergeWriteError) as error:
+        merge_linear(pairs.bf16_sharded_al, pairs.bf16_sharded_ft, 0.5, out)
+    message = str(error.value)
+    assert "\n" not in message and error.value.exit_code == EXIT_PROBLEMS
+    assert message == (
+        f"not enough free space to write the merge into {out}: it needs {needed:,} bytes and "
+        f"{tmp_path} has {free['bytes']:,} free; free some space or choose another folder"
     )
-    monkeypatch.setattr(merge_module, "save_file", counting_save_file)
-    finetune = pairs.f32_sharded_ft
-    merge_linear(pairs.f32_single_al, finetune, 0.5, tmp_path / "out")
+    assert asked == [tmp_path]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
-    assert live["most"] <= 2
-    largest_shard = max((finetune / shard).stat().st_size for shard in shard_names(finetune))
-    assert 0 < read_since_write["most"] <= 2 * largest_shard
-    # Each shard's tensors are read (once, from each model) just before that shard is written.
-    weight_map = json.loads((finetune / INDEX_FILE).read_text())["weight_map"]
-    pending: list[str] = []
-    for kind, name in events:
-        if kind == "read":
-            pending.append(name)
-            continue
-        expected = [t for t, shard in weight_map.items() if shard == name]
-        assert sorted(pending) == sorted(expected * 2), name
-        pending = []
-    assert pending == [] and [n for k, n in events if k == "write"] == sorted(
-        set(weight_map.values())
+    free["bytes"] += 1  # exactly the bytes and the margin: written
+    monkeypatch.undo()
+    monkeypatch.setattr(merge_module.shutil, "disk_usage", disk_usage)
+    result = merge_linear(pairs.bf16_sharded_al, pairs.bf16_sharded_ft, 0.5, out)
+    assert result.total_bytes == needed
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def save_shards(folder: Path, shards: dict[str, dict[str, torch.Tensor]]) -> Path:
+    """A checkpoint written by safetensors itself: one file, or shards with an index."""
+    folder.mkdir()
+    for name, tensors in shards.items():
+        save_file(tensors, str(folder / name), metadata={"format": "pt"})
+    if len(shards) > 1:
+        weight_map = {t: name for name, tensors in shards.items() for t in tensors}
+        (folder / INDEX_FILE).write_text(json.dumps({"metadata": {}, "weight_map": weight_map}))
+    return folder
+
+
+def odd_tensors(seed: int, *, ids: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Odd row counts, every rank from 0-d to 2-d, an empty tensor, dtypes that differ
+    between the two models (given per model below) and integer ids."""
+    generator = torch.Generator().manual_seed(seed)
+
+    def randn(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator)
+
+    return {
+        "embed.weight": randn(33, 5).bfloat16(),
+        "proj.weight": randn(17, 3),  # F32; BF16 in the fine-tune
+        "proj.bias": randn(11).half(),
+        "scale": randn(),  # 0-d
+        "empty": randn(0, 4).bfloat16(),
+        "wide": randn(9, 2).double(),  # F64; F32 in the aligned model
+        "position_ids": torch.arange(13).unsqueeze(0) if ids is None else ids,
+    }
+
+
+@pytest.fixture(scope="module")
+def odd_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("odd")
+    aligned = odd_tensors(10)
+    aligned["wide"] = aligned["wide"].float()
+    finetune = odd_tensors(11)
+    finetune["proj.weight"] = finetune["proj.weight"].bfloat16()
+    names = list(finetune)
+    return (
+        save_shards(root / "al", {WEIGHTS_FILE: aligned}),
+        save_shards(
+            root / "ft",
+            {
+                "model-00001-of-00002.safetensors": {t: finetune[t] for t in names[:3]},
+                "model-00002-of-00002.safetensors": {t: finetune[t] for t in names[3:]},
+            },
+        ),
     )
+
+
+@pytest.mark.parametrize("lam", [0.0, 0.3, 0.65, 1.0])
+def test_blocks_of_a_few_elements_give_combines_bits(
+    odd_pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lam: float
+) -> None:
+    monkeypatch.setattr(merge_module, "BLOCK_ELEMENTS", 7)  # 33 × 5 is 23 blocks and 4 left
+    monkeypatch.setattr(merge_module, "SERIAL_ELEMENTS", 3)
+    monkeypatch.setattr(merge_module, "COPY_BYTES", 5)
+    aligned, finetune = odd_pair
+    result = merge_linear(aligned, finetune, lam, tmp_path / "out")
+
+    al = load_file(str(aligned / WEIGHTS_FILE))
+    ft = {}
+    for shard in shard_names(finetune):
+        ft.update(load_file(str(finetune / shard)))
+    merged = {}
+    for file in result.shards:
+        path = result.out / file.name
+        merged.update(load_file(str(path)))
+        # Valid by our own strict reader too, and laid out as safetensors lays it out: the
+        # header padded to 8 bytes, the fine-tune's metadata, its tensors in its order.
+        (header_length,) = struct.unpack("<Q", path.read_bytes()[:8])
+        assert header_length % 8 == 0
+        ours, metadata, _ = read_safetensors_layout(FileRangeReader(path), filename=file.name)
+        theirs, _, _ = read_safetensors_layout(
+            FileRangeReader(finetune / file.name), filename=file.name
+        )
+        assert metadata == {"format": "pt"}
+        assert list(ours) == list(theirs) and ours == theirs
+    assert merged.keys() == ft.keys()
+    for name, tensor in merged.items():
+        if ft[name].is_floating_point():
+            expected = combine(al[name], ft[name], lam)
+        else:
+            expected = al[name] if lam == 0.0 else ft[name]
+        assert tensor.dtype == ft[name].dtype, name
+        assert tensor.shape == ft[name].shape, name
+        assert torch.equal(tensor, expected), name
+    if lam == 1.0:  # the fine-tune byte for byte, header included
+        for file in result.shards:
+            assert (result.out / file.name).read_bytes() == (finetune / file.name).read_bytes()
+    if 0.0 < lam < 1.0:  # the arithmetic is the documented one, not only combine's
+        reference = (1 - lam) * al["embed.weight"].float() + lam * ft["embed.weight"].float()
+        torch.testing.assert_close(merged["embed.weight"].float(), reference, atol=1e-2, rtol=0)
+
+
+def test_integer_tensors_that_differ_stop_the_merge(
+    odd_pair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    aligned, finetune = odd_pair
+    other = save_shards(
+        tmp_path / "al", {WEIGHTS_FILE: odd_tensors(10, ids=torch.zeros(1, 13, dtype=torch.int64))}
+    )
+    out = tmp_path / "out"
+    with pytest.raises(NotMergeableError) as error:
+        merge_linear(other, finetune, 0.5, out, aligned_name="org/al", finetune_name="org/ft")
+    message = assert_one_line_and_no_output(error, out, EXIT_USAGE)
+    assert message == (
+        "org/ft and org/al do not merge: position_ids holds I64 values that differ between "
+        "them; only floating-point tensors are averaged"
+    )
+    assert merge_linear(aligned, finetune, 0.5, out).out == out  # equal ids: copied
+
+
+def test_reads_buffers_and_writes_stay_within_a_block(
+    pairs: Pairs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With blocks of 100 elements, every read, buffer and write holds at most a block,
+    and no more than one block of each model is read before its merge is written: what the
+    writer holds does not grow with a tensor or a shard."""
+    finetune, aligned = pairs.f32_sharded_ft, pairs.bf16_sharded_al
+    unpatched = merge_linear(aligned, finetune, 0.4, tmp_path / "whole")
+    block, serial = 100, 30
+    monkeypatch.setattr(merge_module, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(merge_module, "SERIAL_ELEMENTS", serial)
+    block_bytes = block * 4  # float32 is the widest dtype here
+    reads: list[int] = []
+    writes: list[int] = []
+    since_write = {"now": 0, "most": 0}
+    buffers: list[int] = []
+    computed: list[int] = []
+    real_read_into = merge_module._InputFiles.read_into
+    real_write_all = merge_module._write_all
+    real_raw = merge_module._Buffers.raw
+    real_compute = merge_module._Buffers.compute
+
+    def read_into(self, checkpoint, tensor, start, into):  # type: ignore[no-untyped-def]
+        reads.append(len(into))
+        since_write["now"] += len(into)
+        since_write["most"] = max(since_write["most"], since_write["now"])
+        real_read_into(self, checkpoint, tensor, start, into)
+
+    def write_all(fd: int, data: bytes | memoryview) -> None:
+        writes.append(len(data))
+        since_write["now"] = 0
+        real_write_all(fd, data)
+
+    def raw(self, role, size):  # type: ignore[no-untyped-def]
+        buffers.append(size)
+        return real_raw(self, role, size)
+
+    def compute(self, role, dtype, count):  # type: ignore[no-untyped-def]
+        computed.append(count)
+        return real_compute(self, role, dtype, count)
+
+    monkeypatch.setattr(merge_module._InputFiles, "read_into", read_into)
+    monkeypatch.setattr(merge_module, "_write_all", write_all)
+    monkeypatch.setattr(merge_module._Buffers, "raw", raw)
+    monkeypatch.setattr(merge_module._Buffers, "compute", compute)
+    result = merge_linear(aligned, finetune, 0.4, tmp_path / "blocks")
+
+    assert max(reads) <= block_bytes and max(buffers) <= block_bytes
+    assert max(computed) == serial
+    assert since_write["most"] <= 2 * block_bytes  # one block of each model, then written
+    headers = len(result.files)  # each file's first write is its header (or the index)
+    assert sorted(writes)[:-headers] and max(sorted(writes)[:-headers]) <= block_bytes
+    assert sum(reads) > 2 * max((finetune / s).stat().st_size for s in shard_names(finetune))
+    for whole, blocks in zip(unpatched.files, result.files, strict=True):
+        assert (whole.name, whole.sha256, whole.size) == (blocks.name, blocks.sha256, blocks.size)
