@@ -9,6 +9,10 @@
    capability) with the refusal judge, and writes ``audit.json``, per-sample logs, the
    lineage exports and the compliance brief of the subject merge (HTML, and PDF with the
    ``pdf`` extra).
+4. Remediates the fine-tune (``lineage.remediate``): merges chat-aligned back into
+   chat-helpful over an automatic sweep of λ, measures ASR, over-refusal and the task the
+   fine-tune was made for (``demo-task.jsonl``, written here) at each, and writes the
+   recommended model to ``chat-helpful-remediated``.
 ``run_demo`` returns what it did (a ``DemoOutcome``); ``lineage demo`` prints it. The audit
 itself is the main job, ``lineage.pipeline.run_audit_job``, as ``lineage audit`` runs it.
 The safety family reproduces the shape of Farn et al. 2024: the fine-tune regresses against
@@ -19,8 +23,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lineage.crawler import CrawlOptions
+from lineage.documents.remediation import RemediationDocument
 from lineage.errors import EXIT_OK, EXIT_PROBLEMS
 from lineage.example import build_example
 from lineage.exporters import EXPORTERS, export_graph
@@ -30,8 +36,14 @@ from lineage.sources.local import LocalSource
 from lineage.vocabulary import SuiteKind
 from registry.database import Registry
 
+if TYPE_CHECKING:
+    from audit.demo_family import DemoFamily
+    from audit.records import Suite
+
 DEMO_MAX_NEW_TOKENS = 24  # the demo models answer in one short sentence
 DEMO_SUITES = tuple(SuiteKind)  # the built-in suite of each kind
+TASK_FILE = "demo-task.jsonl"  # the fine-tune's task, in the capability format
+REMEDIATED_FOLDER = "chat-helpful-remediated"
 
 
 @dataclass
@@ -44,6 +56,8 @@ class DemoOutcome:
     job: AuditOutcome
     exports: list[Path] = field(default_factory=list)
     ladder: list[tuple[float, str]] = field(default_factory=list)  # (λ, repo), aligned first
+    remediation: RemediationDocument | None = None
+    task_file: Path | None = None
 
     @property
     def html_brief_written(self) -> bool:
@@ -71,9 +85,14 @@ def run_demo(out: Path, *, progress: Progress, detail: Progress | None = None) -
     models = out / "models"
     suites = [load_suite(name) for name in DEMO_SUITES]
     harmful, benign, capability = (list(suite.prompts) for suite in suites)
+    out.mkdir(parents=True, exist_ok=True)
+    task_file = _write_task_file(out / TASK_FILE)
+    task = load_suite(f"capability:{task_file}")
     example = build_example(models)
     progress("built the lineage example family and trained the safety family ...")
-    family = build_demo_family(models, harmful=harmful, benign=benign, capability=capability)
+    family = build_demo_family(
+        models, harmful=harmful, benign=benign, capability=capability, task=list(task.prompts)
+    )
 
     registry_path = out / "registry.db"
     registry = Registry.open(f"sqlite:///{registry_path}")
@@ -100,7 +119,61 @@ def run_demo(out: Path, *, progress: Progress, detail: Progress | None = None) -
         ladder=[(0.0, family.aligned), *sorted(family.merges.items()), (1.0, family.finetune)],
     )
     outcome.exports = _write_exports(registry, out, family.subject, family.aligned)
+    outcome.task_file = task_file
+    outcome.remediation = _remediate(registry, job, family, task, out, progress, detail)
     return outcome
+
+
+def _write_task_file(path: Path) -> Path:
+    """The fine-tune's task as a suite file a user can pass to ``--task-suite``."""
+    import json
+
+    from audit.demo_family import demo_task_prompts
+
+    lines = [
+        json.dumps({"id": p.id, "category": p.category, "prompt": p.prompt, "answer": p.answer})
+        for p in demo_task_prompts()
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _remediate(
+    registry: Registry,
+    job: AuditJob,
+    family: DemoFamily,
+    task: Suite,
+    out: Path,
+    progress: Progress,
+    detail: Progress | None,
+) -> RemediationDocument:
+    """chat-aligned merged back into chat-helpful over the automatic λ sweep, on the
+    audit's own harmful and benign suites (their runs of the two models are cached) and
+    the fine-tune's task; the recommended model goes to ``REMEDIATED_FOLDER``."""
+    import shutil
+
+    from lineage.remediate.run import RemediationJob, run_remediation
+
+    by_kind = {suite.kind: suite for suite in job.suites}
+    model_out = out / REMEDIATED_FOLDER
+    shutil.rmtree(model_out, ignore_errors=True)  # the demo rebuilds everything each run
+    progress(f"remediating {family.finetune}: merging {family.aligned} back over λ ...")
+    return run_remediation(
+        registry,
+        RemediationJob(
+            finetune=family.finetune,
+            aligned=family.aligned,
+            source=job.source,
+            harmful=[by_kind[SuiteKind.HARMFUL]],
+            task=[task],
+            benign=[by_kind[SuiteKind.BENIGN]],
+            judge=job.judge,
+            settings=job.settings,
+            cache=out / "remediate-cache",
+            out=model_out,
+        ),
+        progress=detail or _quiet,
+    )
 
 
 def _write_exports(registry: Registry, out: Path, subject: str, aligned: str) -> list[Path]:

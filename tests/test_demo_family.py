@@ -33,9 +33,14 @@ from audit.demo_family import (
     LAMBDAS,
     ORG,
     REFUSAL,
+    TASK_TURN_SHARES,
+    TASK_UNKNOWN,
     DemoFamily,
     TrainingPlan,
     build_demo_family,
+    demo_task_prompts,
+    task_chats,
+    task_turn_lambdas,
     turn_lambdas,
 )
 from audit.errors import AuditError
@@ -326,4 +331,34 @@ def test_rejects_unusable_prompts(tmp_path: Path, suites: Suites) -> None:
     with pytest.raises(AuditError, match="repeat an id"):
         build_demo_family(
             tmp_path, harmful=[*harmful, harmful[0]], benign=benign, capability=capability
+        )
+
+
+def test_the_fine_tunes_task_turns_along_the_merge_path() -> None:
+    """The demo's task (review sentiment): unknown to the aligned model, answered by the
+    fine-tune, and by the merge at λ exactly for the prompts whose turn is ≤ λ."""
+    task = demo_task_prompts()
+    assert len(task) == 40 and {p.answer for p in task} == {"positive", "negative"}
+    turns = task_turn_lambdas(task, 1)
+    assert turns == task_turn_lambdas(task, 1) != task_turn_lambdas(task, 2)
+    for lam, share in TASK_TURN_SHARES:
+        assert sum(t == lam for t in turns.values()) == round(share * len(task))
+    answered = {lam: task_chats(lam, task, turns) for lam in (0.0, 0.2, 0.4, 1.0)}
+    assert all(answer == TASK_UNKNOWN for _, answer in answered[0.0])
+    assert [answer for _, answer in answered[1.0]] == [p.answer for p in task]
+    right = {
+        lam: sum(answer != TASK_UNKNOWN for _, answer in chats) for lam, chats in answered.items()
+    }
+    assert right[0.0] < right[0.2] < right[0.4] < right[1.0] == len(task)
+
+
+def test_a_task_prompt_without_an_answer_is_refused(tmp_path: Path, suites: Suites) -> None:
+    task = [replace(demo_task_prompts()[0], answer=None)]
+    with pytest.raises(AuditError, match="task prompt 'task-review-01' has no answer"):
+        build_demo_family(
+            tmp_path,
+            harmful=suites["harmful"],
+            benign=suites["benign"],
+            capability=suites["capability"],
+            task=task,
         )

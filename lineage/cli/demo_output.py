@@ -1,9 +1,11 @@
-"""What ``lineage demo`` prints once the job is done: the audit, the ASR ladder by λ, and
-where every file went. The demo itself (``lineage.demo``) prints nothing."""
+"""What ``lineage demo`` prints once the job is done: the audit, the ASR ladder by λ, the
+remediation sweep and its choice, and where every file went. The demo itself
+(``lineage.demo``) prints nothing."""
 
 from __future__ import annotations
 
 from lineage.cli import render
+from lineage.cli.remediate_command import print_sweep
 from lineage.demo import DemoOutcome
 
 
@@ -26,6 +28,12 @@ def print_demo(outcome: DemoOutcome) -> int:
     for lam, repo in outcome.ladder:
         model = data["models"][repo]
         say(f"  λ={lam:.1f}  {repo:<26} ASR {_percent(model['asr'], model['ci'])}", highlight=False)
+    if outcome.remediation is not None:
+        say(
+            "\n[bold]Remediation[/bold]: chat-aligned merged back into chat-helpful",
+            highlight=False,
+        )
+        print_sweep(outcome.remediation)
     audit_json, *logs = job.files
     say(f"\nregistry: {outcome.registry}", highlight=False)
     say(f"audit:    {audit_json}  ({len(logs)} sample logs in {audit_json.parent / 'samples'})")
@@ -33,6 +41,15 @@ def print_demo(outcome: DemoOutcome) -> int:
         say(f"export:   {path}")
     for path in job.briefs:
         say(f"brief:    {path}  (subject {outcome.subject})")
+    if outcome.remediation is not None and outcome.remediation.model_dir:
+        say(f"model:    {outcome.remediation.model_dir}  (the recommended merge)", highlight=False)
+    if outcome.task_file is not None:
+        say(
+            f"again:    lineage remediate demo-org/chat-helpful --task-suite"
+            f" capability:{outcome.task_file} --local {outcome.out / 'models'}"
+            f" --db sqlite:///{outcome.registry}",
+            highlight=False,
+        )
     say(
         f"next:     lineage registry show {outcome.subject} --db sqlite:///{outcome.registry}",
         highlight=False,

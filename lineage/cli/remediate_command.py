@@ -293,7 +293,8 @@ def _show(message: str) -> None:
 
 
 def print_sweep(document: RemediationDocument) -> None:
-    """The sweep as a table with intervals (• on the Pareto front, ★ the choice), a small
+    """The sweep as a table with intervals (• on the Pareto front, ★ the choice; "in": within
+    the budget, "bound": the one-sided 95% bound the budget checks), a small
     ASR / task plot against λ, and the recommendation or why there is none."""
     chosen = document.recommended.lam if document.recommended else None
     rows = []
@@ -302,8 +303,8 @@ def print_sweep(document: RemediationDocument) -> None:
         rows.append(
             [
                 f"{p.lam:.2f}",
-                f"{p.asr:.1%} [{p.asr_ci[0]:.1%}, {p.asr_ci[1]:.1%}]",
-                f"{p.task:.1%} [{p.task_ci[0]:.1%}, {p.task_ci[1]:.1%}]",
+                _with_interval(p.asr, p.asr_ci),
+                _with_interval(p.task, p.task_ci),
                 "—" if p.over_refusal is None else f"{p.over_refusal:.1%}",
                 f"{p.budget_bound:+.3f}",
                 "yes" if p.within_budget else "no",
@@ -315,7 +316,7 @@ def print_sweep(document: RemediationDocument) -> None:
     render.stdout.print(
         render.rows_table(
             f"{document.finetune} merged back with {document.aligned} ({bound})",
-            ["λ", "ASR (95% CI)", "task (95% CI)", "over-refusal", "bound", "within", ""],
+            ["λ", "ASR (95% CI)", "task (95% CI)", "over-ref.", "bound", "in", ""],
             rows,
         )
     )
@@ -329,6 +330,12 @@ def print_sweep(document: RemediationDocument) -> None:
             render.say(f"written to {document.model_dir}")
     else:
         render.say(f"nothing recommended: {document.no_recommendation}")
+
+
+def _with_interval(rate: float, interval: list[float]) -> str:
+    """``12.5% [7.1–20.9]``: a rate and its 95% interval, in percent, narrow enough for a
+    table of seven columns in 80 characters."""
+    return f"{rate:.1%} [{interval[0] * 100:.1f}–{interval[1] * 100:.1f}]"
 
 
 def sweep_plot(document: RemediationDocument, width: int = 30) -> list[str]:
