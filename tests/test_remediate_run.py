@@ -134,6 +134,8 @@ def test_the_published_model_declares_both_parents_and_verify_recovers_lambda(
     written = publish(job, document, folders, runs, out)  # type: ignore[arg-type]
 
     assert written.carried_from["tokenizer_config.json"] == f"{ORG}/helpful"
+    text = (out / "README.md").read_text(encoding="utf-8")
+    assert f"`tokenizer_config.json` from {ORG}/helpful" in text  # recorded where it came from
     card = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---")[1])
     assert card["base_model"] == [f"{ORG}/aligned", f"{ORG}/helpful"]
     assert card["base_model_relation"] == "merge" and "lineage-audit" in card["tags"]

@@ -90,7 +90,9 @@ def write_merged_model(
     }
     if model_index:
         front["model-index"] = model_index
-    write_card(out, front, body.rstrip("\n") + "\n\n```yaml\n" + recipe + "```\n")
+    provenance = ", ".join(f"`{name}` from {repo}" for name, repo in carried.items())
+    text = body.rstrip("\n") + (f"\n\nFiles carried over: {provenance}." if carried else "")
+    write_card(out, front, text + "\n\n```yaml\n" + recipe + "```\n")
     return MergedModel(out, lam, carried, recipe)
 
 
