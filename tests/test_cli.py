@@ -284,3 +284,88 @@ def test_remediate_recommends_the_largest_lambda_within_the_budget_where_truth_i
     ]
     assert measured[0.4]["task"] > measured[0.0]["task"]
     assert data["recommended"]["lambda"] == 0.4
+
+
+FULL_DISK_HOOK = """
+import errno, os
+
+_under = os.environ["LINEAGE_TEST_FULL_DISK_UNDER"]
+_budget = [int(os.environ["LINEAGE_TEST_FULL_DISK_AFTER"])]
+_real_write = os.write
+
+
+def _write(fd, data):
+    try:
+        path = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        path = ""
+    if path.startswith(_under):
+        _budget[0] -= len(data)
+        if _budget[0] < 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return _real_write(fd, data)
+
+
+os.write = _write
+"""
+
+
+def test_a_disk_that_fills_while_the_choice_is_written_leaves_nothing_half_done(demo_run, tmp_path):
+    """The disk under --out fills 4 KiB into the recommended model (the operating system's
+    write answers ENOSPC, through a sitecustomize hook in the child): one line, exit 1, no
+    model and no staging folder left, and every run and earlier sweep still in the registry."""
+    from sqlmodel import select
+
+    from registry.database import Registry
+    from registry.tables import EvaluationRun, Remediation
+
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "hook").mkdir()
+    (tmp_path / "hook" / "sitecustomize.py").write_text(FULL_DISK_HOOK, encoding="utf-8")
+    target = tmp_path / "full" / "chat-helpful-safe"
+    target.parent.mkdir()
+    registry = Registry.open(f"sqlite:///{out / 'registry.db'}")
+
+    def counts() -> tuple[set[int], list[tuple[int, str]]]:
+        with registry.session(write=False) as session:
+            runs = set(session.exec(select(EvaluationRun.id)).all())
+            sweeps = [(r.id, r.status) for r in session.exec(select(Remediation)).all()]
+        return runs, sweeps
+
+    runs_before, sweeps_before = counts()
+    failed = run_lineage(
+        "remediate",
+        "demo-org/chat-helpful",
+        "--task-suite",
+        f"capability:{out / 'demo-task.jsonl'}",
+        "--lambdas",
+        "0.4,0.6",
+        "--max-asr",
+        "0.2",
+        "--max-new-tokens",
+        "24",
+        "--device",
+        "cpu",
+        "--local",
+        str(out / "models"),
+        "--db",
+        f"sqlite:///{out / 'registry.db'}",
+        "--cache",
+        str(out / "remediate-cache"),
+        "--out",
+        str(target),
+        env={
+            "PYTHONPATH": str(tmp_path / "hook"),
+            "LINEAGE_TEST_FULL_DISK_UNDER": str(target.parent),
+            "LINEAGE_TEST_FULL_DISK_AFTER": "4096",
+        },
+        timeout=600,
+    )
+    assert failed.returncode == 1, failed.stderr
+    assert_one_line_error(failed, "No space left on device")
+    assert list(target.parent.iterdir()) == []  # no model, no staging folder
+    runs_after, sweeps_after = counts()
+    assert runs_before <= runs_after  # every evaluation run is still there
+    assert sweeps_after[: len(sweeps_before)] == sweeps_before
+    assert [status for _, status in sweeps_after[len(sweeps_before) :]] == ["failed"]
