@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from audit.errors import ModelLoadError
+from audit.executors import EvaluationContext, EvaluationTask, Executor
 from audit.generation import GenerationSettings
 from audit.judges.base import Judge
 from audit.plan import AuditPlan, build_plan
@@ -241,19 +242,29 @@ def audit(
     options: AuditOptions = AuditOptions(),
     *,
     progress: Callable[[str], None] = lambda message: None,
+    executor: Executor | None = None,
 ) -> AuditReport:
     """Evaluate ``repo_id`` (and descendants on request) and its parents; record findings.
 
     Each suite is its content hash under a name of its own (``distinct_suites``): two files
-    of one format, or a user file named like a built-in suite, stay apart.
+    of one format, or a user file named like a built-in suite, stay apart. With an
+    ``executor`` the evaluations missing from the registry are planned first and run there
+    (``audit.executors``); the decisions are then made here from the recorded runs.
     """
     suites = distinct_suites(suites)
     with registry.session(write=False) as session:
         plan = build_plan(session, repo_id, descendants=options.descendants)
     evaluator = NodeEvaluator(registry, source, settings, judge, progress)
+    failed: dict[str, str] = {}
+    if executor is not None:
+        tasks = _missing_evaluations(evaluator, plan, suites)
+        context = EvaluationContext(registry.connection_url(), source, settings, judge.info.id)
+        failed = executor.run(tasks, context, progress=progress)
     runs: dict[str, dict[str, EvaluatedRun]] = {}
     for repo in plan.evaluation_order:
         try:
+            if repo in failed:  # reported by the executor, after its retry
+                raise ModelLoadError(failed[repo], subject=repo)
             runs[repo] = evaluator.evaluate(plan.nodes[repo], suites)
         except ModelLoadError as error:
             if plan.roles[repo] == "subject":
@@ -317,6 +328,22 @@ def audit(
 
 
 # -- statistics -------------------------------------------------------------------------------
+
+
+def _missing_evaluations(
+    evaluator: NodeEvaluator, plan: AuditPlan, suites: Sequence[Suite]
+) -> list[EvaluationTask]:
+    """One task per model with suites not yet in the registry, in evaluation order. A model
+    whose tokenizer cannot be read is left to ``evaluate``, which reports it as it always has."""
+    tasks = []
+    for repo in plan.evaluation_order:
+        try:
+            missing = evaluator.missing(plan.nodes[repo], suites)
+        except ModelLoadError:
+            continue
+        if missing:
+            tasks.append(EvaluationTask(plan.nodes[repo], missing))
+    return tasks
 
 
 def _compare_all(

@@ -42,3 +42,10 @@ class JudgeError(AuditError):
 
 class NotEvaluableError(AuditError):
     """A registry node that cannot be audited (missing, not crawled, no weights)."""
+
+
+class ExecutorError(AuditError):
+    """An executor that cannot run as asked: not installed, or a cluster with a SQLite
+    registry its workers cannot reach."""
+
+    exit_code = EXIT_USAGE

@@ -172,13 +172,7 @@ class NodeEvaluator:
         results: dict[str, EvaluatedRun] = {}
         try:
             for suite in suites:
-                key = RunKey(
-                    node.revision_id,
-                    suite.content_hash,
-                    generation_key,
-                    self.judge.info.id,
-                    self.judge.info.version,
-                )
+                key = self._run_key(node, suite, generation_key)
                 cached = self._cached(node, suite, key, generation)
                 if cached is not None:
                     results[suite.name] = cached
@@ -210,7 +204,30 @@ class NodeEvaluator:
             del loaded  # free the weights before the next model is loaded
         return results
 
+    def missing(self, node: AuditNode, suites: Sequence[Suite]) -> tuple[Suite, ...]:
+        """The suites ``node`` has no complete run of under these settings and judge: what
+        ``evaluate`` would have to generate or re-judge. Reads the tokenizer (for the chat
+        format, part of the key), never the weights."""
+        chat = self._chat_format(node)
+        dtype = self.settings.resolved_dtype(self.settings.resolved_device())
+        generation_key, generation = generation_record(self.settings, chat, dtype)
+        return tuple(
+            suite
+            for suite in suites
+            if self._cached(node, suite, self._run_key(node, suite, generation_key), generation)
+            is None
+        )
+
     # -- steps ------------------------------------------------------------------------------
+
+    def _run_key(self, node: AuditNode, suite: Suite, generation_key: str) -> RunKey:
+        return RunKey(
+            node.revision_id,
+            suite.content_hash,
+            generation_key,
+            self.judge.info.id,
+            self.judge.info.version,
+        )
 
     def _cached(
         self, node: AuditNode, suite: Suite, key: RunKey, generation: dict

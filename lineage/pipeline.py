@@ -27,6 +27,7 @@ from registry.database import Registry
 
 if TYPE_CHECKING:
     from audit.auditor import AuditOptions, AuditReport
+    from audit.executors import Executor
     from audit.generation import GenerationSettings
     from audit.judges.base import Judge
     from audit.records import Suite
@@ -60,6 +61,7 @@ class AuditJob:
     out: Path | None = None  # audit.json and the per-sample logs go here
     briefs: Sequence[Path] = ()  # .html and/or .pdf
     brief_subject: str | None = None  # default: repo_id
+    executor: Executor | None = None  # where evaluations run (audit.executors); None: here
 
 
 @dataclass
@@ -124,6 +126,7 @@ def run_audit_job(
         job.settings,
         job.options,
         progress=detail,
+        executor=job.executor,
     )
     outcome = AuditOutcome(crawl=crawled, verifications=verifications, audit=report)
     if job.out is not None:

@@ -186,6 +186,11 @@ class Registry:
                 crawls=count(Crawl),
             )
 
+    def connection_url(self) -> str:
+        """The URL to open this registry again elsewhere (another process, a Ray worker),
+        password included: never print it (``url`` is the masked one)."""
+        return self._engine.url.render_as_string(hide_password=False)
+
     def close(self) -> None:
         self._engine.dispose()
 

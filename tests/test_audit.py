@@ -220,6 +220,8 @@ def test_cli_bad_input_is_one_line_with_exit_2(family: Family, tmp_path: Path) -
     for extra, expected in (
         (["--judge", "nonsense"], "nonsense"),
         (["--suite", str(tmp_path / "missing.csv")], "missing.csv"),
+        (["--executor", "spark"], "spark"),
+        (["--executor", "ray", "--ray-address", "ray://10.0.0.1:10001"], "postgresql"),
     ):
         result = run_lineage("audit", f"{ORG}/merge", *db, *extra)
         assert result.returncode == 2, result.stderr

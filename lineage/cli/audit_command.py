@@ -27,11 +27,15 @@ from lineage.cli.evaluation_options import (
     BatchSizeOption,
     DeviceOption,
     DtypeOption,
+    ExecutorOption,
     JudgeOption,
     MaxNewTokensOption,
+    RayAddressOption,
     SuiteOption,
     SystemPromptOption,
     TrustRemoteCodeOption,
+    WorkersOption,
+    build_executor,
 )
 from lineage.pipeline import AuditJob, AuditOutcome, run_audit_job
 from lineage.thresholds import DEFAULT_DELTA
@@ -68,6 +72,9 @@ def audit_command(
         Path | None,
         typer.Option("--brief", help="Write the compliance brief here (.html or .pdf)."),
     ] = None,
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = None,
     json_output: JsonOption = False,
     local: LocalOption = None,
     db: DbOption = None,
@@ -95,6 +102,8 @@ def audit_command(
       lineage audit ./models/org/merge --max-new-tokens 64 --json
 
       lineage audit org/merge --brief brief.pdf
+
+      lineage audit org/base --descendants --executor ray --workers 8
     """
     from audit.auditor import AuditOptions
     from audit.generation import GenerationSettings
@@ -112,8 +121,13 @@ def audit_command(
     )
     suites = _suites(suite or DEFAULT_SUITES)
     chosen_judge = get_judge(judge, completer_factory=hub_completer_factory(settings))
+    chosen_executor = build_executor(executor, ray_address, workers)
     source, (repo_id,) = resolve_source([repo], local)
     registry = open_registry(db)
+    if executor == "ray":  # refused before any work: workers elsewhere cannot reach a file
+        from audit.executors import check_shared_registry
+
+        check_shared_registry(registry.connection_url(), ray_address)
     job = AuditJob(
         repo_id=repo_id,
         source=source,
@@ -123,6 +137,7 @@ def audit_command(
         options=AuditOptions(delta=delta, descendants=descendants),
         out=out,
         briefs=[brief] if brief is not None else [],
+        executor=chosen_executor,
     )
     quiet = json_output or not sys.stderr.isatty()
     outcome = run_audit_job(registry, job, progress=_silent if quiet else _show_progress)

@@ -6,13 +6,16 @@ the same help; the lists of names come from the plug-in registries, never writte
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from audit.judges import JUDGES
 from audit.suites.builtin import BUILTIN_SUITES
 from audit.suites.formats import SUITE_FORMATS
+
+if TYPE_CHECKING:
+    from audit.executors import Executor
 
 # The formats recognised by name and columns: every registered one but the generic reader.
 PUBLISHED_FORMATS = ", ".join(name for name in SUITE_FORMATS if name != "generic")
@@ -50,3 +53,31 @@ TrustRemoteCodeOption = Annotated[
 AllowPickleOption = Annotated[
     bool, typer.Option("--allow-pickle", help="Load pickle-only weights (weights_only=True).")
 ]
+
+ExecutorOption = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="Where evaluations run: local (this process) or ray (Ray tasks; pip install"
+        " 'lineage-audit[ray]').",
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ray-address",
+        help="Join this Ray cluster (the registry must then be PostgreSQL); default: a local"
+        " Ray instance.",
+    ),
+]
+WorkersOption = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="CPUs of a local Ray instance (default: all)."),
+]
+
+
+def build_executor(name: str, address: str | None, workers: int | None) -> Executor:
+    """The executor named on the command line; an unknown name is a one-line error."""
+    from audit.executors import EXECUTORS, ExecutorOptions
+
+    return EXECUTORS.get(name).build(ExecutorOptions(workers=workers, address=address))

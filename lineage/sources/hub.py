@@ -348,6 +348,10 @@ class HubSource:
         self.has_token = bool(build_hf_headers(token=token).get("authorization"))
         deadline.install()  # the Hub client's reads keep to deadlines, headers included
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its construction arguments (a worker process paces its own requests)."""
+        return (_reopen_hub_source, (self.endpoint, self.token, str(self.cache_dir), self.offline))
+
     def describe(self) -> str:
         mode = "offline, Hub cache only" if self.offline else "online"
         return f"Hugging Face Hub at {self.endpoint} ({mode}, cache {self.cache_dir})"
@@ -673,3 +677,9 @@ class HubSource:
             f"{repo_id}: offline: read from the Hub cache; files never downloaded were not read"
         )
         return snapshot
+
+
+def _reopen_hub_source(
+    endpoint: str, token: str | bool | None, cache_dir: str, offline: bool
+) -> HubSource:
+    return HubSource(endpoint=endpoint, token=token, cache_dir=cache_dir, offline=offline)

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from lineage.errors import (
     FileTooLargeError,
@@ -206,6 +207,11 @@ class LocalSource:
         self._children_index: dict[str, list[str]] | None = None
         self._unreadable: list[str] = []
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as its root (a worker process opens its own): the lock and the children
+        index stay behind."""
+        return (LocalSource, (self.root,))
 
     def describe(self) -> str:
         return f"local folder tree {self.root}"
