@@ -160,3 +160,85 @@ def test_a_cluster_with_a_sqlite_registry_is_refused_before_ray_starts(family: F
 def test_executors_are_plugins_keyed_by_name() -> None:
     assert set(EXECUTORS.names()) >= {"local", "ray"}
     assert EXECUTORS.get("ray").build(ExecutorOptions(workers=2)).name == "ray"
+
+
+@pytest.mark.postgres
+def test_ray_workers_write_their_runs_to_a_postgresql_registry(
+    family: Family, tmp_path: Path
+) -> None:
+    """A shared registry on a server: the workers write their runs there, the driver reads
+    them, and the findings equal those of the local executor on SQLite."""
+    from tests.support.databases import fresh_postgres_database, skip_without_postgres
+
+    base = skip_without_postgres()
+    judge = get_judge("refusal")
+    options = AuditOptions(descendants=True)
+    local = audit(
+        _registry(family, tmp_path / "local.db"),
+        family.source,
+        f"{ORG}/base",
+        SUITES,
+        judge,
+        SETTINGS,
+        options,
+    )
+    with fresh_postgres_database(base) as url, Registry.open(url) as pg:
+        crawl(pg, family.source, [f"{ORG}/base"], CrawlOptions(descendants=True, fingerprint=False))
+        distributed = audit(
+            pg,
+            family.source,
+            f"{ORG}/base",
+            SUITES,
+            judge,
+            SETTINGS,
+            options,
+            executor=RayExecutor(ExecutorOptions(workers=2)),
+        )
+    assert _findings(distributed) == _findings(local)
+    assert _rates(distributed) == _rates(local)
+
+
+def test_only_what_is_missing_is_planned_and_run(family: Family, tmp_path: Path) -> None:
+    """Runs already recorded (an earlier audit, or the tasks that finished before a killed
+    one) are not planned again: only the missing (model, suite) pairs become tasks."""
+    from audit.auditor import _missing_evaluations
+    from audit.plan import build_plan
+    from audit.runner import NodeEvaluator
+
+    registry = _registry(family, tmp_path / "partial.db")
+    judge = get_judge("refusal")
+    audit(registry, family.source, f"{ORG}/a", SUITES[:1], judge, SETTINGS)  # a and base
+    with registry.session(write=False) as session:
+        plan = build_plan(session, f"{ORG}/base", descendants=True)
+    evaluator = NodeEvaluator(registry, family.source, SETTINGS, judge)
+    tasks = {
+        t.node.repo_id: [s.name for s in t.suites]
+        for t in _missing_evaluations(evaluator, plan, SUITES)
+    }
+    rest = [s.name for s in SUITES[1:]]
+    everything = [s.name for s in SUITES]
+    assert tasks == {
+        f"{ORG}/base": rest,
+        f"{ORG}/a": rest,
+        f"{ORG}/b": everything,
+        f"{ORG}/merge": everything,
+    }
+
+    class Recording(LocalExecutor):
+        def run(self, tasks, context, *, progress=lambda m: None):
+            self.seen = {t.node.repo_id: [s.name for s in t.suites] for t in tasks}
+            return super().run(tasks, context, progress=progress)
+
+    recording = Recording()
+    audit(
+        registry,
+        family.source,
+        f"{ORG}/base",
+        SUITES,
+        judge,
+        SETTINGS,
+        AuditOptions(descendants=True),
+        executor=recording,
+    )
+    assert recording.seen == tasks
+    assert _missing_evaluations(evaluator, plan, SUITES) == []
