@@ -74,6 +74,7 @@ class GenerationSettings:
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     trust_remote_code: bool = False
     allow_pickle: bool = False
+    backend: str = "transformers"  # transformers | vllm (audit.backends; the CLI resolves auto)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:
@@ -439,7 +440,10 @@ def _free_accelerator_memory(device: torch.device) -> None:
 
 
 def generation_record(
-    settings: GenerationSettings, chat: ChatFormat, dtype: str
+    settings: GenerationSettings,
+    chat: ChatFormat,
+    dtype: str,
+    backend_fields: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """(cache key, stored description) of one way of generating.
 
@@ -454,6 +458,9 @@ def generation_record(
         "system_prompt": settings.system_prompt,
         "template_hash": chat.template_hash,
         "dtype": dtype,
+        # Another backend (or version of it) is another way of generating; transformers adds
+        # nothing, so the keys of runs recorded before backends existed still match.
+        **(backend_fields or {}),
     }
     key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode("utf-8")).hexdigest()
     return key, {**keyed, "template_source": chat.source}

@@ -9,6 +9,7 @@ template is part of the key.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from audit.backends import GenerationBackend, resolve_backend
 from audit.errors import ModelLoadError
 from audit.generation import (
     ADAPTER_SAFETENSORS,
@@ -26,12 +28,9 @@ from audit.generation import (
     GenerationSettings,
     LoadedModel,
     TemplateCandidate,
-    environment_record,
     format_prompts,
-    generate,
     generation_record,
     has_safetensors_weights,
-    load_model,
     load_tokenizer,
     resolve_chat_format,
 )
@@ -161,13 +160,20 @@ class NodeEvaluator:
     _folders: dict[tuple[str, str, tuple[str, ...]], Path] = field(default_factory=dict)
     _parent_tokenizers: dict[tuple[str, str], Any] = field(default_factory=dict)
 
+    @functools.cached_property
+    def backend(self) -> GenerationBackend:
+        """The generation backend the settings name (``audit.backends``), built once."""
+        return resolve_backend(self.settings.backend)
+
     def evaluate(self, node: AuditNode, suites: Sequence[Suite]) -> dict[str, EvaluatedRun]:
         """Run (or reuse) every suite on ``node``; results keyed by suite name, which must be
         unique (``audit.suites.identity.distinct_suites``)."""
         check_distinct(suites)
         chat = self._chat_format(node)
         dtype = self.settings.resolved_dtype(self.settings.resolved_device())
-        generation_key, generation = generation_record(self.settings, chat, dtype)
+        generation_key, generation = generation_record(
+            self.settings, chat, dtype, self.backend.key_fields()
+        )
         loaded: LoadedModel | None = None
         results: dict[str, EvaluatedRun] = {}
         try:
@@ -192,8 +198,8 @@ class NodeEvaluator:
                         [p.prompt for p in suite.prompts],
                         self.settings.system_prompt,
                     )
-                    answers = generate(loaded, texts, self.settings)
-                    environment = environment_record(loaded, self.settings.batch_size)
+                    answers = self.backend.generate(loaded, texts, self.settings)
+                    environment = self.backend.environment(loaded, self.settings)
                 else:  # re-judged: the responses, and where they were generated, are the old run's
                     responses, environment = found
                     answers = [sample.response for sample in responses]
@@ -210,7 +216,9 @@ class NodeEvaluator:
         format, part of the key), never the weights."""
         chat = self._chat_format(node)
         dtype = self.settings.resolved_dtype(self.settings.resolved_device())
-        generation_key, generation = generation_record(self.settings, chat, dtype)
+        generation_key, generation = generation_record(
+            self.settings, chat, dtype, self.backend.key_fields()
+        )
         return tuple(
             suite
             for suite in suites
@@ -372,7 +380,7 @@ class NodeEvaluator:
     def _load(self, node: AuditNode) -> LoadedModel:
         if node.relation == "adapter":
             base, base_sha = self._adapter_base(node)
-            return load_model(
+            return self.backend.load(
                 self._weights_folder(base, base_sha, MODEL_FILE_PATTERNS, has_safetensors_weights),
                 self.settings,
                 label=node.repo_id,
@@ -383,7 +391,7 @@ class NodeEvaluator:
                     lambda folder: (folder / ADAPTER_SAFETENSORS).is_file(),
                 ),
             )
-        return load_model(
+        return self.backend.load(
             self._weights_folder(
                 node.repo_id, node.sha, MODEL_FILE_PATTERNS, has_safetensors_weights
             ),

@@ -24,6 +24,7 @@ from lineage.cli.common import (
 )
 from lineage.cli.evaluation_options import (
     AllowPickleOption,
+    BackendOption,
     BatchSizeOption,
     DeviceOption,
     DtypeOption,
@@ -36,6 +37,7 @@ from lineage.cli.evaluation_options import (
     TrustRemoteCodeOption,
     WorkersOption,
     build_executor,
+    chosen_backend,
 )
 from lineage.pipeline import AuditJob, AuditOutcome, run_audit_job
 from lineage.thresholds import DEFAULT_DELTA
@@ -55,6 +57,7 @@ def audit_command(
     batch_size: BatchSizeOption = None,
     device: DeviceOption = "auto",
     dtype: DtypeOption = "auto",
+    backend: BackendOption = "auto",
     system_prompt: SystemPromptOption = None,
     descendants: Annotated[
         bool, typer.Option("--descendants", help="Also audit every recorded descendant.")
@@ -116,6 +119,7 @@ def audit_command(
         batch_size=batch_size,
         device=device,
         dtype=dtype,
+        backend=chosen_backend(backend),
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )

@@ -81,3 +81,24 @@ def build_executor(name: str, address: str | None, workers: int | None) -> Execu
     from audit.executors import EXECUTORS, ExecutorOptions
 
     return EXECUTORS.get(name).build(ExecutorOptions(workers=workers, address=address))
+
+
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend",
+        help="Generation backend: auto (vLLM when installed, else transformers),"
+        " transformers, or vllm (pip install 'lineage-audit[vllm]').",
+    ),
+]
+
+
+def chosen_backend(name: str) -> str:
+    """The backend every model of this run uses: ``auto`` is decided once, here, so that a
+    child and its parents never run on two backends."""
+    from audit.backends import AUTO, BACKENDS
+
+    if name == AUTO:
+        return "vllm" if BACKENDS.get("vllm").available() else "transformers"
+    BACKENDS.get(name)  # an unknown name is a one-line error listing the known ones
+    return name

@@ -25,12 +25,14 @@ from lineage.cli.common import (
     resolve_source,
 )
 from lineage.cli.evaluation_options import (
+    BackendOption,
     BatchSizeOption,
     DeviceOption,
     DtypeOption,
     JudgeOption,
     MaxNewTokensOption,
     SystemPromptOption,
+    chosen_backend,
 )
 from lineage.crawler import CrawlOptions
 from lineage.documents.remediation import BudgetDoc, RemediationDocument
@@ -120,6 +122,7 @@ def remediate_command(
     batch_size: BatchSizeOption = None,
     device: DeviceOption = "auto",
     dtype: DtypeOption = "auto",
+    backend: BackendOption = "auto",
     system_prompt: SystemPromptOption = None,
     out: ModelOutOption = None,
     cache: CacheOption = DEFAULT_CACHE,
@@ -164,6 +167,7 @@ def remediate_command(
         batch_size=batch_size,
         device=device,
         dtype=dtype,
+        backend=chosen_backend(backend),
     )
 
     def suites(specs: list[str] | None, default: str, kind: str) -> list:
