@@ -58,6 +58,7 @@ def save_chat_model(
     chat_template: bool = True,
     layers: int = 2,
     hidden: int = 32,
+    heads: int = 4,
 ) -> Path:
     """A random tiny Llama with its tokenizer in ``folder`` (template optional)."""
     tokenizer = word_tokenizer()
@@ -68,8 +69,8 @@ def save_chat_model(
         hidden_size=hidden,
         intermediate_size=2 * hidden,
         num_hidden_layers=layers,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
         max_position_embeddings=256,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
