@@ -1,4 +1,5 @@
-"""Judge models (Llama Guard 3, WildGuard) run through the same generation engine.
+"""Judge models (Llama Guard 3, WildGuard) run through the same generation engine, on the
+backend of the audit (``settings.backend``: transformers or vLLM).
 
 A model judge hands over fully formatted prompts (its published format, special tokens
 written out), so they are tokenised without adding special tokens and decoded greedily.
@@ -10,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from audit.backends import resolve_backend
 from audit.errors import JudgeError
-from audit.generation import MODEL_FILE_PATTERNS, GenerationSettings, generate, load_model
+from audit.generation import MODEL_FILE_PATTERNS, GenerationSettings
 from audit.judges import JUDGE_MODELS
 from lineage.errors import LineageError
 from lineage.sources.hub import HubSource
@@ -41,10 +43,12 @@ def hub_completer_factory(
             raise JudgeError(
                 f"cannot fetch the judge model: {error.reason}", subject=model_id
             ) from error
-        loaded = load_model(folder, judge_settings, label=model_id)
+        backend = resolve_backend(judge_settings.backend)
+        loaded = backend.load(folder, judge_settings, label=model_id)
 
         def complete(prompts: Sequence[str]) -> list[str]:
-            return generate(loaded, list(prompts), judge_settings, add_special_tokens=False)
+            # Formatted prompts: both backends tokenize them without adding special tokens.
+            return backend.generate(loaded, list(prompts), judge_settings)
 
         return complete
 
