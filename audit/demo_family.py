@@ -203,8 +203,21 @@ def build_demo_family(
     know; none by default."""
     plan = plan or TrainingPlan()
     _check_prompts(harmful, benign, capability, task)
+    family = demo_family_layout(root, harmful=harmful, task=task, seed=seed)
+    for repo_id in family.repo_ids:
+        family.path(repo_id).mkdir(parents=True, exist_ok=True)
+    with quiet_progress_bars(), _deterministic(seed):
+        _build(family, harmful, benign, capability, task, plan)
+    return family
+
+
+def demo_family_layout(
+    root: Path, *, harmful: Sequence[Prompt], task: Sequence[Prompt] = (), seed: int = 0
+) -> DemoFamily:
+    """What ``build_demo_family`` writes under ``root`` for these prompts and seed (the
+    repos, and where each prompt turns), without building anything."""
     merges = {lam: merge_repo_id(lam) for lam in LAMBDAS}
-    family = DemoFamily(
+    return DemoFamily(
         root=Path(root),
         org=ORG,
         base=BASE,
@@ -215,11 +228,6 @@ def build_demo_family(
         turns=turn_lambdas(harmful, seed),
         task_turns=task_turn_lambdas(task, seed + TASK_SEED_OFFSET),
     )
-    for repo_id in family.repo_ids:
-        family.path(repo_id).mkdir(parents=True, exist_ok=True)
-    with quiet_progress_bars(), _deterministic(seed):
-        _build(family, harmful, benign, capability, task, plan)
-    return family
 
 
 def _check_prompts(

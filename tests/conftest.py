@@ -67,3 +67,24 @@ def weight_zoo():
     from tests.support.weight_zoo import cached_weight_zoo
 
     return cached_weight_zoo()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory):
+    """One `lineage demo` (it trains the safety family, about a minute and a half on two
+    cores) for every test that reads what it did: the CLI's, and the family's own."""
+    from tests.support.cli import run_lineage
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    return out, run_lineage("demo", "--out", str(out), timeout=600)
+
+
+@pytest.fixture(scope="session")
+def shared_ray() -> Iterator[None]:
+    """One local Ray instance of 2 workers, which the Ray executor joins, for the tests that
+    do not check the executor's own start and shutdown (starting one costs ~11 s on 2
+    cores). Tests that check those run before the first use (tests/test_executors.py)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()

@@ -152,14 +152,7 @@ def test_help_shows_examples():
     )
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory):
-    """One `lineage demo` for the tests that read what it did."""
-    out = tmp_path_factory.mktemp("demo") / "demo"
-    return out, run_lineage("demo", "--out", str(out), timeout=600)
-
-
-@pytest.mark.timeout(900)  # the first one builds the demo (module fixture)
+@pytest.mark.timeout(900)  # the first one builds the demo (session fixture, conftest)
 def test_demo_builds_crawls_audits_and_exports(demo_run):
     """The quick start: the demo reproduces the shape of Farn et al. 2024 from its own audit."""
     out, result = demo_run
@@ -205,7 +198,7 @@ def test_demo_builds_crawls_audits_and_exports(demo_run):
     assert len(logs) == len(models) * 3
 
 
-@pytest.mark.timeout(900)  # the first one builds the demo (module fixture)
+@pytest.mark.timeout(900)  # the first one builds the demo (session fixture, conftest)
 def test_demo_remediates_the_fine_tune_and_publishes_the_choice(demo_run):
     """The demo's sweep merges chat-aligned back into chat-helpful: the fine-tune gains the
     task and loses the refusals, and the recommendation is a λ within the budget that keeps
@@ -232,7 +225,7 @@ def test_demo_remediates_the_fine_tune_and_publishes_the_choice(demo_run):
     assert "base_model_relation: merge" in card and "model-index" in card
 
 
-@pytest.mark.timeout(900)  # the first one builds the demo (module fixture)
+@pytest.mark.timeout(900)  # the first one builds the demo (session fixture, conftest)
 def test_remediate_recommends_the_largest_lambda_within_the_budget_where_truth_is_known(demo_run):
     """On the demo family's training grid the truth is known by construction: the merge at
     λ complies with harmful prompt p exactly when p's turning point is ≤ λ
@@ -313,7 +306,7 @@ os.write = _write
 """
 
 
-@pytest.mark.timeout(900)  # the first one builds the demo (module fixture)
+@pytest.mark.timeout(900)  # the first one builds the demo (session fixture, conftest)
 def test_a_disk_that_fills_while_the_choice_is_written_leaves_nothing_half_done(demo_run, tmp_path):
     """The disk under --out fills 4 KiB into the recommended model (the operating system's
     write answers ENOSPC, through a sitecustomize hook in the child): one line, exit 1, no

@@ -6,7 +6,11 @@ Every assertion about what was requested uses the server's own request log.
 from __future__ import annotations
 
 import json
+import time
+import types
 
+import huggingface_hub.file_download
+import huggingface_hub.utils._http
 import pytest
 
 from lineage.crawler import CrawlOptions, crawl
@@ -501,6 +505,11 @@ def test_a_weight_download_that_drips_is_abandoned_at_the_speed_floor(hub, tmp_p
     # slower than the floor is still given up, headers and all.
     monkeypatch.setattr(deadline, "WINDOW_S", 0.5)
     monkeypatch.setattr(deadline, "MIN_BYTES_PER_WINDOW", 1024)
+    # huggingface_hub resumes a timed-out download five times, a second apart, and backs
+    # off its HEAD requests: its retries stay, without their 25 s of waiting (the Hub's
+    # server thread keeps the real time.sleep that paces its drip).
+    for module in (huggingface_hub.file_download, huggingface_hub.utils._http):
+        monkeypatch.setattr(module, "time", _time_without_sleep())
     source = HubSource(
         endpoint=hub.endpoint,
         token=False,
@@ -512,6 +521,12 @@ def test_a_weight_download_that_drips_is_abandoned_at_the_speed_floor(hub, tmp_p
     hub.drip_path, hub.drip_s, hub.drip_headers = "/zoo/instruct/resolve/", 0.05, True
     with pytest.raises(LineageError, match=r"zoo/instruct: model files: .*in time"):
         source.model_folder("zoo/instruct", sha, ["*.safetensors"])
+
+
+def _time_without_sleep() -> types.SimpleNamespace:
+    """The ``time`` module, but for a ``sleep`` that returns at once."""
+    names = {name: getattr(time, name) for name in dir(time) if not name.startswith("__")}
+    return types.SimpleNamespace(**{**names, "sleep": lambda seconds: None})
 
 
 def test_a_transient_failure_keeps_the_last_good_state(hub, hub_source, registry):

@@ -1,8 +1,9 @@
 """The safety demo's family: trained on the built-in suites, checked with transformers alone.
 
-The family is built once (under a minute on one core); every model is then prompted as the
-auditor prompts it (chat template, left-padded batches, greedy, 24 new tokens) and judged
-with the refusal strings of GCG, to check the shape of Farn et al. 2024 that the demo shows.
+The family is the one `lineage demo` trains, with its task (the session's one demo run,
+tests/conftest.py); every model is then prompted as the auditor prompts it (chat template,
+left-padded batches, greedy, 24 new tokens) and judged with the refusal strings of GCG, to
+check the shape of Farn et al. 2024 that the demo shows.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from audit.demo_family import (
     DemoFamily,
     TrainingPlan,
     build_demo_family,
+    demo_family_layout,
     demo_task_prompts,
     task_chats,
     task_turn_lambdas,
@@ -54,6 +56,8 @@ from lineage.example import linear_merge
 from lineage.mergekit_config import parse_mergekit_config
 from lineage.sources.local import LocalSource
 
+# The first test to use the family waits for the demo when no CLI test ran it before.
+pytestmark = pytest.mark.timeout(900)
 MAX_NEW_TOKENS = 24
 MODEL_FILES = (
     "README.md",
@@ -72,13 +76,13 @@ def suites() -> Suites:
 
 
 @pytest.fixture(scope="module")
-def family(tmp_path_factory: pytest.TempPathFactory, suites: Suites) -> DemoFamily:
-    return build_demo_family(
-        tmp_path_factory.mktemp("demo"),
-        harmful=suites["harmful"],
-        benign=suites["benign"],
-        capability=suites["capability"],
-    )
+def family(demo_run, suites: Suites) -> DemoFamily:
+    """The family `lineage demo` trained (the session's one demo, tests/conftest.py), with
+    its task, described as ``build_demo_family`` wrote it."""
+    out, result = demo_run
+    assert result.returncode == 0, result.stderr
+    task = load_suite(f"capability:{out / 'demo-task.jsonl'}")
+    return demo_family_layout(out / "models", harmful=suites["harmful"], task=list(task.prompts))
 
 
 def generate(folder: Path, prompts: Sequence[Prompt], template_from: Path) -> list[str]:
@@ -128,7 +132,9 @@ def test_layout_is_a_local_tree(family: DemoFamily) -> None:
     )
     assert family.merges == dict(zip(LAMBDAS, merges, strict=True))
     assert family.subject == f"{ORG}/merge-l60"
-    assert sorted(LocalSource(family.root).repo_ids()) == sorted(family.repo_ids)
+    # the demo writes its lineage example (example-org) beside it in the same tree
+    in_org = [r for r in LocalSource(family.root).repo_ids() if r.startswith(f"{ORG}/")]
+    assert sorted(in_org) == sorted(family.repo_ids)
     for repo_id in family.repo_ids:
         for name in MODEL_FILES:
             assert (family.path(repo_id) / name).is_file(), (repo_id, name)

@@ -109,8 +109,26 @@ def test_ray_gives_the_findings_of_the_local_executor(family: Family, tmp_path: 
     assert _findings(again) == _findings(local)
 
 
+def test_a_cluster_with_a_sqlite_registry_is_refused_before_ray_starts(family: Family) -> None:
+    executor = RayExecutor(ExecutorOptions(address="ray://10.0.0.1:10001"))
+    context = EvaluationContext("sqlite:////tmp/registry.db", family.source, SETTINGS, "refusal")
+    from audit.executors import EvaluationTask
+    from audit.plan import AuditNode
+
+    task = EvaluationTask(AuditNode(f"{ORG}/a", "0" * 40, 1, None), SUITES)
+    with pytest.raises(AuditError, match="postgresql") as raised:
+        executor.run([task], context)
+    assert "\n" not in str(raised.value)
+    assert not ray.is_initialized()
+
+
+def test_executors_are_plugins_keyed_by_name() -> None:
+    assert set(EXECUTORS.names()) >= {"local", "ray"}
+    assert EXECUTORS.get("ray").build(ExecutorOptions(workers=2)).name == "ray"
+
+
 def test_a_model_that_fails_on_a_worker_is_reported_and_the_audit_goes_on(
-    family: Family, tmp_path: Path
+    family: Family, tmp_path: Path, shared_ray: None
 ) -> None:
     """fam/b's weights are unreadable: its task fails twice (one retry) and fam/b is
     reported as not evaluated, as the local executor reports it; fam/a is still compared."""
@@ -144,27 +162,9 @@ def test_a_model_that_fails_on_a_worker_is_reported_and_the_audit_goes_on(
     assert _findings(reports["ray"]) == _findings(reports["local"])
 
 
-def test_a_cluster_with_a_sqlite_registry_is_refused_before_ray_starts(family: Family) -> None:
-    executor = RayExecutor(ExecutorOptions(address="ray://10.0.0.1:10001"))
-    context = EvaluationContext("sqlite:////tmp/registry.db", family.source, SETTINGS, "refusal")
-    from audit.executors import EvaluationTask
-    from audit.plan import AuditNode
-
-    task = EvaluationTask(AuditNode(f"{ORG}/a", "0" * 40, 1, None), SUITES)
-    with pytest.raises(AuditError, match="postgresql") as raised:
-        executor.run([task], context)
-    assert "\n" not in str(raised.value)
-    assert not ray.is_initialized()
-
-
-def test_executors_are_plugins_keyed_by_name() -> None:
-    assert set(EXECUTORS.names()) >= {"local", "ray"}
-    assert EXECUTORS.get("ray").build(ExecutorOptions(workers=2)).name == "ray"
-
-
 @pytest.mark.postgres
 def test_ray_workers_write_their_runs_to_a_postgresql_registry(
-    family: Family, tmp_path: Path
+    family: Family, tmp_path: Path, shared_ray: None
 ) -> None:
     """A shared registry on a server: the workers write their runs there, the driver reads
     them, and the findings equal those of the local executor on SQLite."""

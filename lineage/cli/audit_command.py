@@ -108,10 +108,15 @@ def audit_command(
 
       lineage audit org/base --descendants --executor ray --workers 8
     """
+    from audit.judges import JUDGES, get_judge
+
+    # Names and suite files are checked before torch and transformers are imported (seconds).
+    JUDGES.get(judge)  # an unknown judge: one line listing the known ones
+    suites = _suites(suite or DEFAULT_SUITES)
+
     from audit.auditor import AuditOptions
     from audit.generation import GenerationSettings
     from audit.judge_models import hub_completer_factory
-    from audit.judges import get_judge
 
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
@@ -123,7 +128,6 @@ def audit_command(
         trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle,
     )
-    suites = _suites(suite or DEFAULT_SUITES)
     chosen_judge = get_judge(judge, completer_factory=hub_completer_factory(settings))
     chosen_executor = build_executor(executor, ray_address, workers)
     source, (repo_id,) = resolve_source([repo], local)
