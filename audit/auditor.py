@@ -15,9 +15,10 @@ result outside the measured interval is ``missed_by_source_eval``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from audit.backends import AUTO, choose_backend
 from audit.errors import ModelLoadError
 from audit.executors import EvaluationContext, EvaluationTask, Executor
 from audit.generation import GenerationSettings
@@ -255,6 +256,7 @@ def audit(
     with registry.session(write=False) as session:
         plan = build_plan(session, repo_id, descendants=options.descendants)
     evaluator = NodeEvaluator(registry, source, settings, judge, progress)
+    settings = evaluator.settings = _settled_backend(evaluator, plan, progress)
     failed: dict[str, str] = {}
     if executor is not None:
         tasks = _missing_evaluations(evaluator, plan, suites)
@@ -307,6 +309,7 @@ def audit(
                 "batch_size": settings.batch_size,
                 "device": settings.device,
                 "dtype": settings.dtype,
+                "backend": settings.backend,
             },
         },
     )
@@ -328,6 +331,25 @@ def audit(
 
 
 # -- statistics -------------------------------------------------------------------------------
+
+
+def _settled_backend(
+    evaluator: NodeEvaluator, plan: AuditPlan, progress: Callable[[str], None]
+) -> GenerationSettings:
+    """The settings with ``--backend auto`` decided once for every model of the plan (from
+    their config.json files, no weights): a child and its parents run on one backend."""
+    settings = evaluator.settings
+    if settings.backend != AUTO:
+        return settings
+    folders = []
+    for repo in plan.evaluation_order:
+        try:
+            folders.append(evaluator.config_folder(plan.nodes[repo]))
+        except ModelLoadError:
+            continue  # an unreadable model is reported when it is evaluated
+    chosen = choose_backend(AUTO, folders)
+    progress(f"generation backend: {chosen} (auto, for all {len(folders)} models)")
+    return replace(settings, backend=chosen)
 
 
 def _missing_evaluations(

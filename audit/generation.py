@@ -74,7 +74,7 @@ class GenerationSettings:
     dtype: str = "auto"  # auto | float32 | bfloat16 | float16
     trust_remote_code: bool = False
     allow_pickle: bool = False
-    backend: str = "transformers"  # transformers | vllm (audit.backends; the CLI resolves auto)
+    backend: str = "transformers"  # auto | transformers | vllm (audit.backends.choose_backend)
 
     def __post_init__(self) -> None:
         if self.max_new_tokens < 1:

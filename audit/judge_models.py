@@ -43,7 +43,8 @@ def hub_completer_factory(
             raise JudgeError(
                 f"cannot fetch the judge model: {error.reason}", subject=model_id
             ) from error
-        backend = resolve_backend(judge_settings.backend)
+        # auto: the judge's own architecture decides (it is not one of the compared models)
+        backend = resolve_backend(judge_settings.backend, [folder])
         loaded = backend.load(folder, judge_settings, label=model_id)
 
         def complete(prompts: Sequence[str]) -> list[str]:

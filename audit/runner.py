@@ -226,6 +226,14 @@ class NodeEvaluator:
             is None
         )
 
+    def config_folder(self, node: AuditNode) -> Path:
+        """A folder with the config.json of the model ``node`` runs: its own, or for an
+        adapter its base's (what ``choose_backend`` reads)."""
+        if node.relation == "adapter":
+            base, base_sha = self._adapter_base(node)
+            return self._folder(base, base_sha, TOKENIZER_FILE_PATTERNS)
+        return self._folder(node.repo_id, node.sha, TOKENIZER_FILE_PATTERNS)
+
     # -- steps ------------------------------------------------------------------------------
 
     def _run_key(self, node: AuditNode, suite: Suite, generation_key: str) -> RunKey:

@@ -94,11 +94,11 @@ BackendOption = Annotated[
 
 
 def chosen_backend(name: str) -> str:
-    """The backend every model of this run uses: ``auto`` is decided once, here, so that a
-    child and its parents never run on two backends."""
+    """The backend named on the command line, checked: an unknown name is a one-line error.
+    ``auto`` is decided later, once for all the models of the audit or sweep, from their
+    config.json files (``audit.backends.choose_backend``)."""
     from audit.backends import AUTO, BACKENDS
 
-    if name == AUTO:
-        return "vllm" if BACKENDS.get("vllm").available() else "transformers"
-    BACKENDS.get(name)  # an unknown name is a one-line error listing the known ones
+    if name != AUTO:
+        BACKENDS.get(name)  # an unknown name is a one-line error listing the known ones
     return name

@@ -160,6 +160,7 @@ class GenerationDoc(_Document):
     batch_size: int | None = None
     device: str | None = None
     dtype: str | None = None
+    backend: str | None = None  # transformers or vllm (--backend auto decided); older: None
 
 
 class OptionsDoc(_Document):
