@@ -19,7 +19,8 @@ A task that fails is retried once, then reported for its model; the audit goes o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -40,6 +41,9 @@ class EvaluationTask:
 
     node: AuditNode
     suites: tuple[Suite, ...]
+    # Where this model is read from when not the context's source (a remediation sweep's
+    # candidate merges live in its cache folder, its two ends where the user named them).
+    source: Source | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,11 @@ class EvaluationContext:
 
 class Executor(Protocol):
     name: str
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """A block in which several ``run`` calls share one set of workers (a sweep that
+        evaluates its λ in rounds starts Ray once)."""
+        ...
 
     def run(
         self,
@@ -98,7 +107,8 @@ def evaluate_task(task: EvaluationTask, context: EvaluationContext) -> dict[str,
     registry = Registry.open(context.registry_url)
     try:
         judge = get_judge(context.judge, completer_factory=hub_completer_factory(context.settings))
-        evaluator = NodeEvaluator(registry, context.source, context.settings, judge)
+        source = task.source if task.source is not None else context.source
+        evaluator = NodeEvaluator(registry, source, context.settings, judge)
         runs = evaluator.evaluate(task.node, task.suites)
         return {name: run.run_id for name, run in runs.items()}
     finally:
@@ -110,6 +120,9 @@ class LocalExecutor:
     """Each task in turn, in this process."""
 
     name: str = "local"
+
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def run(
         self,
@@ -135,6 +148,26 @@ class RayExecutor:
     options: ExecutorOptions = field(default_factory=ExecutorOptions)
     name: str = "ray"
 
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Ray started (or joined) once for every ``run`` in the block; shut down after it
+        when it was started here."""
+        ray = _import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(
+                address=self.options.address,
+                num_cpus=None if self.options.address else self.options.workers,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        try:
+            yield
+        finally:
+            if started_here:
+                ray.shutdown()
+
     def run(
         self,
         tasks: Sequence[EvaluationTask],
@@ -146,20 +179,8 @@ class RayExecutor:
             return {}
         ray = _import_ray()
         check_shared_registry(context.registry_url, self.options.address)
-        started_here = not ray.is_initialized()
-        if started_here:
-            ray.init(
-                address=self.options.address,
-                num_cpus=None if self.options.address else self.options.workers,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-            )
-        try:
+        with self.session():
             return self._run(ray, tasks, context, progress)
-        finally:
-            if started_here:
-                ray.shutdown()
 
     def _run(
         self,

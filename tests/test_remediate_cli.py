@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -91,6 +92,7 @@ def test_the_table_shows_the_sweep_and_says_what_it_recommends(family) -> None:
         (["--method", "ties"], "merge method 'ties' is not supported"),
         (["--delta", "0.1", "--max-asr", "0.2"], "not both"),
         (["--brief", "brief.txt"], "unsupported brief format '.txt'"),
+        (["--executor", "dask"], "unknown executor 'dask'"),
     ],
 )
 def test_bad_options_are_one_line_usage_errors(family, extra, needle) -> None:
@@ -99,6 +101,16 @@ def test_bad_options_are_one_line_usage_errors(family, extra, needle) -> None:
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result, needle)
     assert not Path(common[1].removeprefix("sqlite:///")).exists()  # refused before recording
+
+
+def test_ray_on_a_cluster_with_a_sqlite_registry_is_refused_before_the_sweep(family) -> None:
+    models, common = family
+    address = ["--executor", "ray", "--ray-address", "ray://10.0.0.1:10001"]
+    result = run_lineage("remediate", str(models / ORG / "helpful"), *address, *common)
+    assert result.returncode == 2, result.stderr
+    assert_one_line_error(result, "cannot write a SQLite registry", "postgresql://")
+    with sqlite3.connect(common[1].removeprefix("sqlite:///")) as db:  # nothing was crawled
+        assert db.execute("select count(*) from model").fetchone() == (0,)
 
 
 def test_a_model_without_a_declared_parent_needs_aligned(family) -> None:

@@ -29,9 +29,13 @@ from lineage.cli.evaluation_options import (
     BatchSizeOption,
     DeviceOption,
     DtypeOption,
+    ExecutorOption,
     JudgeOption,
     MaxNewTokensOption,
+    RayAddressOption,
     SystemPromptOption,
+    WorkersOption,
+    build_executor,
     chosen_backend,
 )
 from lineage.crawler import CrawlOptions
@@ -123,6 +127,9 @@ def remediate_command(
     device: DeviceOption = "auto",
     dtype: DtypeOption = "auto",
     backend: BackendOption = "auto",
+    executor: ExecutorOption = "local",
+    ray_address: RayAddressOption = None,
+    workers: WorkersOption = None,
     system_prompt: SystemPromptOption = None,
     out: ModelOutOption = None,
     cache: CacheOption = DEFAULT_CACHE,
@@ -145,13 +152,11 @@ def remediate_command(
       lineage remediate ./models/org/ft --lambdas 0.25,0.5,0.75 --max-asr 0.1 --json
 
       lineage remediate org/fine-tune --out ./safe --brief remediation.pdf
-    """
-    from audit.generation import GenerationSettings
-    from audit.judge_models import hub_completer_factory
-    from audit.judges import get_judge
-    from audit.suites import load_suites
-    from lineage.remediate.run import RemediationJob, run_remediation
 
+      lineage remediate org/fine-tune --lambdas 0.2,0.4,0.6,0.8 --executor ray --workers 4
+    """
+    # The options are checked first: a mistake is reported before torch and transformers
+    # are imported (seconds), and before anything is crawled or recorded.
     if method not in MERGE_METHODS:
         raise InvalidReferenceError(f"merge method {method!r} is not supported; use: linear")
     if delta is not None and max_asr is not None:
@@ -161,6 +166,20 @@ def remediate_command(
         if max_asr is not None
         else BudgetDoc(delta=0.05 if delta is None else delta)
     )
+    sweep_lambdas = _lambdas(lambdas)
+    if out is not None:
+        _check_model_output(out)
+    if brief is not None:
+        from lineage.report.brief import check_brief_path
+
+        check_brief_path(brief)
+
+    from audit.generation import GenerationSettings
+    from audit.judge_models import hub_completer_factory
+    from audit.judges import get_judge
+    from audit.suites import load_suites
+    from lineage.remediate.run import RemediationJob, run_remediation
+
     settings = GenerationSettings(
         max_new_tokens=max_new_tokens,
         system_prompt=system_prompt,
@@ -173,15 +192,13 @@ def remediate_command(
     def suites(specs: list[str] | None, default: str, kind: str) -> list:
         return [s for spec in (specs or [default]) for s in load_suites(spec, kind=kind)]  # type: ignore[arg-type]
 
-    sweep_lambdas = _lambdas(lambdas)
-    if out is not None:
-        _check_model_output(out)
-    if brief is not None:
-        from lineage.report.brief import check_brief_path
-
-        check_brief_path(brief)
+    chosen_executor = build_executor(executor, ray_address, workers)
     source, (finetune_id,) = resolve_source([finetune], local)
     registry = open_registry(db)
+    if executor == "ray":  # refused before any work: workers elsewhere cannot reach a file
+        from audit.executors import check_shared_registry
+
+        check_shared_registry(registry.connection_url(), ray_address)
     exit_code = _crawled(registry, source, finetune_id)
     aligned_id = validate_repo_id(aligned) if aligned else _declared_parent(registry, finetune_id)
     exit_code = max(exit_code, _crawled(registry, source, aligned_id))
@@ -201,7 +218,9 @@ def remediate_command(
         out=out,
     )
     quiet = json_output or not sys.stderr.isatty()
-    document = run_remediation(registry, job, progress=_silent if quiet else _show)
+    document = run_remediation(
+        registry, job, progress=_silent if quiet else _show, executor=chosen_executor
+    )
     if json_output:
         render.print_json(document.to_json())
     else:

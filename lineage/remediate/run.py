@@ -17,11 +17,14 @@ recorded, and every λ answers exactly the same prompts.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from audit.backends import choose_backend
+from audit.executors import EvaluationContext, EvaluationTask, Executor
 from audit.generation import GenerationSettings
 from audit.judges.base import Judge
 from audit.plan import AuditNode, build_plan
@@ -74,43 +77,96 @@ class RemediationJob:
 
 
 def run_remediation(
-    registry: Registry, job: RemediationJob, *, progress: Callable[[str], None] = lambda m: None
+    registry: Registry,
+    job: RemediationJob,
+    *,
+    progress: Callable[[str], None] = lambda m: None,
+    executor: Executor | None = None,
 ) -> RemediationDocument:
     """Sweep λ for ``job``; the sweep's document. With ``job.out``, the recommended model is
     written there (nothing is written when nothing is recommended) and named in the
     document's ``model_dir``. The run is on record (``registry.remediations``): running,
-    then done with the document and the output's sha256, or failed with the reason."""
+    then done with the document and the output's sha256, or failed with the reason.
+
+    With an ``executor``, each round of λ (the list given, the coarse grid, then each
+    bisection step) is planned first: its candidates are merged into the cache, and the
+    (model, suites) runs missing from the registry are run there together. The sweep then
+    reads every run from the registry, as it does when resuming."""
     suites = [*job.harmful, *job.task, *job.benign]
     nodes = {lam: _registered_node(registry, repo) for lam, repo in _ends(job).items()}
     models = _model_folders(job, nodes, progress)
     recipe_names = (_recipe_model(nodes[0.0]), _recipe_model(nodes[1.0]))
     check_pair(models[0.0], models[1.0], aligned=job.aligned, finetune=job.finetune)
+    # --backend auto, decided once from the two models (every candidate shares their
+    # architecture): every λ, the ends included, runs on one backend.
+    backend = choose_backend(job.settings.backend, [models[0.0], models[1.0]])
+    if backend != job.settings.backend:
+        progress(f"generation backend: {backend} (auto)")
+        job = replace(job, settings=replace(job.settings, backend=backend))
     evaluators = _Evaluators(registry, job, progress)
     measured: dict[float, dict[str, EvaluatedRun]] = {}
+    prepared: dict[float, _Candidate] = {}  # merged by a round planned ahead, not yet read
+
+    def candidate(lam: float) -> _Candidate:
+        if lam not in prepared:
+            prepared[lam] = _write_candidate(registry, job, models, lam, recipe_names, progress)
+        return prepared[lam]
+
+    def ahead(lams: Sequence[float]) -> None:
+        """Run the round's missing evaluations through the executor, together."""
+        assert executor is not None
+        tasks = []
+        for lam in lams:
+            if lam in nodes:
+                node, evaluator, source = nodes[lam], evaluators.original, None
+            else:
+                node, evaluator = candidate(lam).node, evaluators.candidates
+                source = evaluators.source
+            missing = evaluator.missing(node, suites)
+            if missing:
+                tasks.append(EvaluationTask(node, missing, source=source))
+        context = EvaluationContext(
+            registry.connection_url(), job.source, job.settings, job.judge.info.id
+        )
+        failed = executor.run(tasks, context, progress=progress)
+        if failed:  # a λ without its runs cannot be judged against the budget
+            raise RemediationError(
+                "not evaluated: " + "; ".join(f"{repo}: {why}" for repo, why in failed.items())
+            )
 
     def evaluate(lam: float) -> PointEvents:
+        if executor is not None and lam not in prepared:
+            ahead([lam])  # a bisection step: a round of one
         if lam in nodes:
             progress(f"evaluating λ={lam:g} ({nodes[lam].repo_id})")
             runs = evaluators.original.evaluate(nodes[lam], suites)
         else:
-            candidate = _write_candidate(registry, job, models, lam, recipe_names, progress)
+            merged = candidate(lam)
             try:
-                runs = evaluators.candidates.evaluate(candidate.node, suites)
+                runs = evaluators.candidates.evaluate(merged.node, suites)
             finally:
+                del prepared[lam]
                 if not job.keep_all:
-                    shutil.rmtree(candidate.folder, ignore_errors=True)
+                    shutil.rmtree(merged.folder, ignore_errors=True)
         measured[lam] = runs
         return _events(runs, job)
 
     record = _start_record(registry, job, nodes, suites)
     try:
-        document = run_sweep(
-            evaluate,
-            finetune=job.finetune,
-            aligned=job.aligned,
-            lambdas=job.lambdas,
-            budget=job.budget,
-        )
+        try:
+            with executor.session() if executor is not None else contextlib.nullcontext():
+                document = run_sweep(
+                    evaluate,
+                    finetune=job.finetune,
+                    aligned=job.aligned,
+                    lambdas=job.lambdas,
+                    budget=job.budget,
+                    ahead=ahead if executor is not None else None,
+                )
+        finally:  # merges of a round that stopped early
+            for left in prepared.values():
+                if not job.keep_all:
+                    shutil.rmtree(left.folder, ignore_errors=True)
         document = document.model_copy(update={"adapter_note": _adapter_note(job, nodes)})
         output_sha = None
         if job.out is not None and document.recommended is not None:

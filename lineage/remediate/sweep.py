@@ -55,6 +55,7 @@ class PointEvents:
 
 
 Evaluate = Callable[[float], PointEvents]
+Ahead = Callable[[Sequence[float]], None]
 
 
 def run_sweep(
@@ -67,17 +68,25 @@ def run_sweep(
     resolution: float = DEFAULT_RESOLUTION,
     max_merges: int = DEFAULT_MAX_MERGES,
     seed: int = 0,
+    ahead: Ahead | None = None,
 ) -> RemediationDocument:
-    """Evaluate the λ the sweep needs, then judge each against the budget and recommend."""
+    """Evaluate the λ the sweep needs, then judge each against the budget and recommend.
+
+    ``ahead(λs)``, when given, is told each round of λ before they are evaluated one by one:
+    the list given, or the coarse grid (an executor evaluates a round together)."""
     budget = budget or BudgetDoc()
     if budget.delta is None and budget.max_asr is None:
         raise InvalidSweepError("the safety budget needs --delta or --max-asr")
     measured = _Measurements(evaluate)
-    measured(0.0)  # the aligned model: every budget is relative to it or checked beside it
     if lambdas == "auto":
+        if ahead is not None:
+            ahead(_coarse_grid(max_merges))
         _auto(measured, budget, resolution, max_merges, seed)
     else:  # the fine-tune too: the task gain a merge keeps is measured against it
-        for lam in [*checked_lambdas(lambdas), 1.0]:
+        round_ = [0.0, *checked_lambdas(lambdas), 1.0]
+        if ahead is not None:
+            ahead(sorted(set(round_)))
+        for lam in round_:
             measured(lam)
     events = measured.events
     points = [_point(lam, events[lam], events[0.0], budget, seed) for lam in sorted(events)]
@@ -142,18 +151,15 @@ def _auto(
     seed: int,
 ) -> None:
     """The coarse grid, then bisection where the budget is crossed."""
-    aligned = measured(0.0)
+    aligned = measured(0.0)  # every budget is relative to it or checked beside it
 
     def ok(lam: float) -> bool:
         return within_budget(measured(lam), aligned, budget, seed)[0]
 
-    merges = 0
-    for lam in COARSE_GRID[1:]:
-        if 0.0 < lam < 1.0:
-            if merges >= max_merges:
-                continue
-            merges += 1
+    coarse = _coarse_grid(max_merges)
+    for lam in coarse:
         measured(lam)
+    merges = sum(0.0 < lam < 1.0 for lam in coarse)
     known = sorted(measured.events)
     low = max((lam for lam in known if ok(lam)), default=0.0)
     above = [lam for lam in known if lam > low and not ok(lam)]
@@ -170,6 +176,12 @@ def _auto(
             low = lam
         else:
             high = lam
+
+
+def _coarse_grid(max_merges: int) -> list[float]:
+    """The coarse grid's λ: both ends, and its merges up to ``max_merges``."""
+    inner = [lam for lam in COARSE_GRID if 0.0 < lam < 1.0][: max(0, max_merges)]
+    return [0.0, *inner, 1.0]
 
 
 def _grid_between(low: float, high: float, resolution: float) -> list[float]:
