@@ -60,6 +60,10 @@ class EvaluationContext:
 class Executor(Protocol):
     name: str
 
+    def check_registry_reachable(self, registry_url: str) -> None:
+        """Refuse, before any work, a registry this executor's workers cannot write."""
+        ...
+
     def session(self) -> contextlib.AbstractContextManager[None]:
         """A block in which several ``run`` calls share one set of workers (a sweep that
         evaluates its λ in rounds starts Ray once)."""
@@ -121,6 +125,9 @@ class LocalExecutor:
 
     name: str = "local"
 
+    def check_registry_reachable(self, registry_url: str) -> None:
+        """This process writes any registry it could open."""
+
     def session(self) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
@@ -147,6 +154,15 @@ class RayExecutor:
 
     options: ExecutorOptions = field(default_factory=ExecutorOptions)
     name: str = "ray"
+
+    def check_registry_reachable(self, registry_url: str) -> None:
+        """Workers on other nodes cannot reach a SQLite file: a cluster needs a server."""
+        if self.options.address and registry_url.split(":", 1)[0].startswith("sqlite"):
+            raise ExecutorError(
+                "--executor ray with --ray-address runs evaluations on other machines, which"
+                " cannot write a SQLite registry; pass --db postgresql://... (a local Ray"
+                " instance, without --ray-address, may use SQLite)"
+            )
 
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
@@ -178,7 +194,7 @@ class RayExecutor:
         if not tasks:
             return {}
         ray = _import_ray()
-        check_shared_registry(context.registry_url, self.options.address)
+        self.check_registry_reachable(context.registry_url)
         with self.session():
             return self._run(ray, tasks, context, progress)
 
@@ -272,16 +288,6 @@ def _task_failure(error: BaseException) -> str:
         return cause.reason
     text = str(cause).strip().splitlines()
     return text[-1] if text else type(cause).__name__
-
-
-def check_shared_registry(registry_url: str, address: str | None) -> None:
-    """Workers on other nodes cannot reach a SQLite file: a cluster needs a server."""
-    if address and registry_url.split(":", 1)[0].startswith("sqlite"):
-        raise ExecutorError(
-            "--executor ray with --ray-address runs evaluations on other machines, which"
-            " cannot write a SQLite registry; pass --db postgresql://... (a local Ray"
-            " instance, without --ray-address, may use SQLite)"
-        )
 
 
 def _import_ray() -> Any:

@@ -132,10 +132,7 @@ def audit_command(
     chosen_executor = build_executor(executor, ray_address, workers)
     source, (repo_id,) = resolve_source([repo], local)
     registry = open_registry(db)
-    if executor == "ray":  # refused before any work: workers elsewhere cannot reach a file
-        from audit.executors import check_shared_registry
-
-        check_shared_registry(registry.connection_url(), ray_address)
+    chosen_executor.check_registry_reachable(registry.connection_url())  # before any work
     job = AuditJob(
         repo_id=repo_id,
         source=source,

@@ -195,10 +195,7 @@ def remediate_command(
     chosen_executor = build_executor(executor, ray_address, workers)
     source, (finetune_id,) = resolve_source([finetune], local)
     registry = open_registry(db)
-    if executor == "ray":  # refused before any work: workers elsewhere cannot reach a file
-        from audit.executors import check_shared_registry
-
-        check_shared_registry(registry.connection_url(), ray_address)
+    chosen_executor.check_registry_reachable(registry.connection_url())  # before any work
     exit_code = _crawled(registry, source, finetune_id)
     aligned_id = validate_repo_id(aligned) if aligned else _declared_parent(registry, finetune_id)
     exit_code = max(exit_code, _crawled(registry, source, aligned_id))

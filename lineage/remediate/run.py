@@ -106,6 +106,7 @@ def run_remediation(
     evaluators = _Evaluators(registry, job, progress)
     measured: dict[float, dict[str, EvaluatedRun]] = {}
     prepared: dict[float, _Candidate] = {}  # merged by a round planned ahead, not yet read
+    planned: set[float] = set()  # λ whose runs the executor has made sure of
 
     def candidate(lam: float) -> _Candidate:
         if lam not in prepared:
@@ -117,6 +118,7 @@ def run_remediation(
         assert executor is not None
         tasks = []
         for lam in lams:
+            planned.add(lam)
             if lam in nodes:
                 node, evaluator, source = nodes[lam], evaluators.original, None
             else:
@@ -135,7 +137,7 @@ def run_remediation(
             )
 
     def evaluate(lam: float) -> PointEvents:
-        if executor is not None and lam not in prepared:
+        if executor is not None and lam not in planned:
             ahead([lam])  # a bisection step: a round of one
         if lam in nodes:
             progress(f"evaluating λ={lam:g} ({nodes[lam].repo_id})")
@@ -151,6 +153,8 @@ def run_remediation(
         measured[lam] = runs
         return _events(runs, job)
 
+    if executor is not None:  # before Ray joins a cluster that could not write the registry
+        executor.check_registry_reachable(registry.connection_url())
     record = _start_record(registry, job, nodes, suites)
     try:
         try:

@@ -79,9 +79,7 @@ def run_sweep(
         raise InvalidSweepError("the safety budget needs --delta or --max-asr")
     measured = _Measurements(evaluate)
     if lambdas == "auto":
-        if ahead is not None:
-            ahead(_coarse_grid(max_merges))
-        _auto(measured, budget, resolution, max_merges, seed)
+        _auto(measured, budget, resolution, max_merges, seed, ahead)
     else:  # the fine-tune too: the task gain a merge keeps is measured against it
         round_ = [0.0, *checked_lambdas(lambdas), 1.0]
         if ahead is not None:
@@ -149,14 +147,18 @@ def _auto(
     resolution: float,
     max_merges: int,
     seed: int,
+    ahead: Ahead | None,
 ) -> None:
-    """The coarse grid, then bisection where the budget is crossed."""
+    """The coarse grid (told to ``ahead`` as one round), then bisection where the budget is
+    crossed."""
+    coarse = _coarse_grid(max_merges)
+    if ahead is not None:
+        ahead(coarse)
     aligned = measured(0.0)  # every budget is relative to it or checked beside it
 
     def ok(lam: float) -> bool:
         return within_budget(measured(lam), aligned, budget, seed)[0]
 
-    coarse = _coarse_grid(max_merges)
     for lam in coarse:
         measured(lam)
     merges = sum(0.0 < lam < 1.0 for lam in coarse)
